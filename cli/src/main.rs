@@ -1,0 +1,48 @@
+//! `imgflow`: the one command users run.
+
+mod asl;
+mod process;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "imgflow", version, about = "Image upload-and-processing pipeline: AWS Step Functions and a local twin")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run validate → read-exif → resize on local files or folders (no AWS, no S3).
+    Process(process::ProcessArgs),
+    /// Validate and run Amazon States Language definitions with the local engine.
+    #[command(subcommand)]
+    Asl(asl::AslCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Process(args) => process::run(args).await,
+            Command::Asl(command) => asl::run(command).await,
+        }
+    });
+    match code {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! An Amazon States Language interpreter with AWS Step Functions semantics.

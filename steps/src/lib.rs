@@ -1,0 +1,1 @@
+//! The Lambda steps of the imgflow state machine.
