@@ -1,1 +1,2 @@
 //! An Amazon States Language interpreter with AWS Step Functions semantics.
+pub mod jsonata;
