@@ -1,1 +1,6 @@
-//! The local twin.
+//! The local twin: everything `imgflow serve` runs on one machine.
+//!
+//! - [`s3`]: the S3-compatible endpoint, filesystem-backed (s3s + s3s-fs), speaking the real S3
+//!   protocol so that aws-sdk-s3 and `aws s3` work against it unchanged.
+
+pub mod s3;
