@@ -1,66 +1,239 @@
-//! JSONata evaluation for Amazon States Language states in `QueryLanguage: "JSONata"` mode.
+//! JSONata evaluation for states in `QueryLanguage: "JSONata"` mode, as Step Functions does it.
 //!
-//! Interim skeleton: the interface is final; evaluation is being implemented.
+//! The language itself comes from the `jsonata-core` crate (JSONata 2.x; Step Functions documents
+//! 2.0.6). This module adds what Step Functions puts around it:
+//! - `$states` and the visible workflow variables bound as JSONata variables, `$` left undefined;
+//! - Step Functions' extension functions (`$partition`, `$range`, `$hash`, `$random`, `$uuid`,
+//!   `$parse`) and `$eval` disabled, see [`extensions`];
+//! - AWS's number printing (integral doubles become JSON integers), see [`convert`];
+//! - AWS's error names and causes: every failure is `States.QueryEvaluationError`, and a cause
+//!   names the expression and the field it was written in.
 
+mod convert;
+mod extensions;
+
+use jsonata_core::evaluator::{Context, Evaluator, EvaluatorOptions};
+use jsonata_core::value::JValue;
 use serde_json::{Map, Value};
 
 /// What an expression can see: `$states` and the visible workflow variables.
 pub struct Bindings<'a> {
-    /// The `$states` object: `{"input": …, "context": …}` plus `"result"` / `"errorOutput"` when defined.
+    /// The `$states` object: `{"input": …, "context": …}` plus `"result"` / `"errorOutput"`
+    /// when defined.
     pub states: &'a Value,
     /// Visible workflow variables, referenced as `$name`.
     pub variables: &'a Map<String, Value>,
 }
 
 /// A JSONata failure, named as Step Functions names it.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct JsonataError {
     /// The ASL error name, e.g. `States.QueryEvaluationError`.
     pub error: String,
-    /// Human-readable cause.
+    /// The cause, worded as AWS words it.
     pub message: String,
 }
 
-/// The ASL error for expressions that fail at run time.
+/// The ASL error for every JSONata failure at run time.
 pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
 
-/// Whether `s` is a JSONata expression string (`{% … %}`) as Step Functions recognises it.
+/// How long one expression may run before it fails. AWS bounds evaluation without documenting
+/// the figure; five seconds is the JSONata reference implementation's own default.
+const EVALUATION_TIMEOUT_MS: u64 = 5_000;
+
+/// Whether `s` is a JSONata expression string as Step Functions recognises it: it starts with
+/// `{%` and ends with `%}`, with nothing before or after (`" {% x %}"` is a literal string).
 pub fn is_expression(s: &str) -> bool {
     s.len() >= 4 && s.starts_with("{%") && s.ends_with("%}")
 }
 
-/// Checks the syntax of an expression string, for validation diagnostics.
+/// The expression between the delimiters, trimmed, as AWS quotes it in causes.
+fn expression_body(s: &str) -> &str {
+    s[2..s.len() - 2].trim()
+}
+
+/// Checks that `s` is a `{% … %}` string holding a JSONata expression that parses, for
+/// validation diagnostics. The message is the JSONata parser's, e.g.
+/// `S0207: Unexpected end of expression`.
 pub fn check_syntax(s: &str) -> Result<(), JsonataError> {
-    Err(not_yet_supported(s))
+    if !is_expression(s) {
+        return Err(query_error(format!(
+            "The value '{s}' is not a JSONata expression: it must start with '{{%' and end with '%}}'."
+        )));
+    }
+    parse(expression_body(s)).map(drop).map_err(query_error)
 }
 
-/// Evaluates an expression string; `Ok(None)` means the result is undefined.
-pub fn evaluate(s: &str, _bindings: &Bindings) -> Result<Option<Value>, JsonataError> {
-    Err(not_yet_supported(s))
+/// Evaluates one `{% … %}` expression string; `Ok(None)` means its result is undefined.
+///
+/// An error's message is JSONata's own (`T0410: Argument 1 of function "abs" does not match
+/// function signature`); [`evaluate_field`] words it as AWS does for a named field.
+pub fn evaluate(s: &str, bindings: &Bindings) -> Result<Option<Value>, JsonataError> {
+    if !is_expression(s) {
+        return Err(query_error(format!(
+            "The value '{s}' is not a JSONata expression: it must start with '{{%' and end with '%}}'."
+        )));
+    }
+    let body = expression_body(s);
+    run(body, bindings).map_err(|failure| match failure {
+        Failure::Evaluation(message) => query_error(message),
+        unsupported => query_error(unsupported.cause(&field_sentence(body, ""))),
+    })
 }
 
-/// Evaluates every expression string inside a JSON template; other values are kept literally.
+/// Evaluates the value of the ASL field `field` (a state's `Output`, `Arguments`, `Assign`,
+/// `Items`, `Condition`, `Seconds`, …): every `{% … %}` string inside it, at any depth, is
+/// replaced by its result, and everything else is kept as written.
+///
+/// `field` is the field's path inside the state as AWS writes it in causes, e.g. `Output`,
+/// `Choices[0]/Condition`, `Catch[1]/Assign`. An expression whose result is undefined fails, at
+/// the top level or nested, as on AWS: `The JSONata expression '$x' specified for the field
+/// 'Output/result' returned nothing (undefined).` (nested paths extend `field` with `/key` and
+/// `[index]`). Undefined values *inside* one expression's result follow JSONata: an object
+/// constructor drops the key, an array constructor drops the item.
+pub fn evaluate_field(field: &str, template: &Value, bindings: &Bindings) -> Result<Value, JsonataError> {
+    let mut path = field.to_owned();
+    resolve_template(template, bindings, &mut path)
+}
+
+/// [`evaluate_field`] for a template whose field name is not known: causes name the path
+/// inside the template only (`'result'` rather than `'Output/result'`), or no field at all for
+/// an expression at the top.
 pub fn evaluate_template(template: &Value, bindings: &Bindings) -> Result<Value, JsonataError> {
-    match template {
-        Value::String(s) if is_expression(s) => Ok(evaluate(s, bindings)?.unwrap_or(Value::Null)),
-        Value::Object(fields) => fields
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), evaluate_template(v, bindings)?)))
-            .collect::<Result<Map<_, _>, _>>()
-            .map(Value::Object),
-        Value::Array(items) => items
-            .iter()
-            .map(|v| evaluate_template(v, bindings))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
-        other => Ok(other.clone()),
+    evaluate_field("", template, bindings)
+}
+
+/// The failure for an expression whose defined result has the wrong type for its field, e.g.
+/// `Items` not an array: `The JSONata expression '1' specified for the field 'Items' returned an
+/// unexpected result type. Expected 'array', but was 'number' for value: 1`.
+///
+/// `expression` is the field's `{% … %}` string and `expected` the JSONata type name wanted
+/// (`array`, `object`, `string`, `number`, `boolean`, `null`, or a narrower name such as
+/// `integer`).
+pub fn unexpected_type_error(field: &str, expression: &str, expected: &str, actual: &Value) -> JsonataError {
+    let body = if is_expression(expression) { expression_body(expression) } else { expression };
+    query_error(format!(
+        "{} returned an unexpected result type. Expected '{expected}', but was '{}' for value: {actual}",
+        field_sentence(body, field),
+        type_name(actual)
+    ))
+}
+
+/// JSONata's name for the type of a JSON value, as `$type` returns it.
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
 
-fn not_yet_supported(s: &str) -> JsonataError {
-    JsonataError {
-        error: QUERY_EVALUATION_ERROR.to_owned(),
-        message: format!("JSONata evaluation is not yet supported: {s}"),
+fn resolve_template(template: &Value, bindings: &Bindings, path: &mut String) -> Result<Value, JsonataError> {
+    match template {
+        Value::String(s) if is_expression(s) => {
+            let body = expression_body(s);
+            match run(body, bindings) {
+                Ok(Some(value)) => Ok(value),
+                Ok(None) => Err(query_error(format!("{} returned nothing (undefined).", field_sentence(body, path)))),
+                Err(failure) => Err(query_error(failure.cause(&field_sentence(body, path)))),
+            }
+        }
+        Value::Object(fields) => {
+            let mut resolved = Map::with_capacity(fields.len());
+            for (key, value) in fields {
+                let restore = path.len();
+                if !path.is_empty() {
+                    path.push('/');
+                }
+                path.push_str(key);
+                let value = resolve_template(value, bindings, path)?;
+                path.truncate(restore);
+                resolved.insert(key.clone(), value);
+            }
+            Ok(Value::Object(resolved))
+        }
+        Value::Array(items) => {
+            let mut resolved = Vec::with_capacity(items.len());
+            for (index, item) in items.iter().enumerate() {
+                let restore = path.len();
+                path.push_str(&format!("[{index}]"));
+                resolved.push(resolve_template(item, bindings, path)?);
+                path.truncate(restore);
+            }
+            Ok(Value::Array(resolved))
+        }
+        literal => Ok(literal.clone()),
     }
 }
+
+/// The opening of every cause about one expression.
+fn field_sentence(body: &str, field: &str) -> String {
+    if field.is_empty() {
+        format!("The JSONata expression '{body}'")
+    } else {
+        format!("The JSONata expression '{body}' specified for the field '{field}'")
+    }
+}
+
+/// Why an expression produced no value.
+enum Failure {
+    /// Parsing or evaluation raised an error; JSONata's own message.
+    Evaluation(String),
+    /// The result is a function or a regular expression, which JSON cannot hold.
+    UnsupportedResult,
+}
+
+impl Failure {
+    /// The cause AWS writes after `sentence` (see [`field_sentence`]). A coded JSONata message
+    /// is a sentence of its own (`… threw an error during evaluation. T0410: …`), a bare message
+    /// follows a colon.
+    fn cause(self, sentence: &str) -> String {
+        match self {
+            Failure::Evaluation(message) => {
+                let separator = if has_error_code(&message) { ". " } else { ": " };
+                format!("{sentence} threw an error during evaluation{separator}{message}")
+            }
+            Failure::UnsupportedResult => format!("{sentence} returned an unsupported result type."),
+        }
+    }
+}
+
+/// Whether `message` opens with a JSONata error code such as `T0410:` or `D3137:`.
+fn has_error_code(message: &str) -> bool {
+    let bytes = message.as_bytes();
+    bytes.len() >= 6 && bytes[0].is_ascii_uppercase() && bytes[1..5].iter().all(u8::is_ascii_digit) && bytes[5] == b':'
+}
+
+fn parse(body: &str) -> Result<jsonata_core::ast::AstNode, String> {
+    jsonata_core::parser::parse(body).map_err(|error| error.to_string())
+}
+
+/// Parses and evaluates one expression body with `$states` and the variables bound.
+fn run(body: &str, bindings: &Bindings) -> Result<Option<Value>, Failure> {
+    let ast = parse(body).map_err(Failure::Evaluation)?;
+    let mut context = Context::new();
+    for (name, value) in bindings.variables {
+        context.bind(name.clone(), JValue::from(value.clone()));
+    }
+    // Bound last: `$states` is reserved and always means the state's own data.
+    context.bind("states".to_owned(), JValue::from(bindings.states.clone()));
+    let options = EvaluatorOptions { timeout_ms: Some(EVALUATION_TIMEOUT_MS), ..EvaluatorOptions::default() };
+    let mut evaluator = Evaluator::with_options(context, options);
+    extensions::install(&mut evaluator).map_err(|error| Failure::Evaluation(error.message().to_owned()))?;
+    // `$` has no meaning in Step Functions' JSONata: the state's data is reached through `$states`.
+    let result = evaluator
+        .evaluate(&ast, &JValue::Undefined)
+        .map_err(|error| Failure::Evaluation(error.message().to_owned()))?;
+    convert::result_to_json(&result).map_err(|convert::NotJson| Failure::UnsupportedResult)
+}
+
+fn query_error(message: impl Into<String>) -> JsonataError {
+    JsonataError { error: QUERY_EVALUATION_ERROR.to_owned(), message: message.into() }
+}
+
+#[cfg(test)]
+mod tests;
