@@ -1,0 +1,705 @@
+//! The engine handle: state machines, executions as tokio tasks, the Step Functions-shaped API
+//! (start, describe, list, history, stop, redrive), resume after restart and status changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+
+use crate::clock::Clock;
+use crate::context::ExecutionContext;
+use crate::definition::Definition;
+use crate::error::{Failure, names};
+use crate::executor::{MAX_PAYLOAD_BYTES, Run};
+use crate::history::{EventType, HistoryEvent, details};
+use crate::invoker::TaskInvoker;
+use crate::redrive;
+use crate::store::{
+    ExecutionRecord, ExecutionStatus, HistoryStore, StateMachineRecord, StepRecord, StoreError,
+};
+use crate::validation::Diagnostic;
+
+/// Errors of the engine API, one variant per AWS error code.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("State Machine Does Not Exist: '{0}'")]
+    StateMachineDoesNotExist(String),
+    #[error("State Machine Already Exists: '{0}'")]
+    StateMachineAlreadyExists(String),
+    #[error("Execution Does Not Exist: '{0}'")]
+    ExecutionDoesNotExist(String),
+    #[error("Execution Already Exists: '{0}'")]
+    ExecutionAlreadyExists(String),
+    #[error("{0}")]
+    ExecutionNotRedrivable(String),
+    #[error("Invalid State Machine Definition: {}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; "))]
+    InvalidDefinition(Vec<Diagnostic>),
+    #[error("Invalid Name: '{0}'")]
+    InvalidName(String),
+    #[error("Invalid Arn: '{0}'")]
+    InvalidArn(String),
+    #[error("Invalid execution input: {0}")]
+    InvalidExecutionInput(String),
+    #[error("Invalid token: '{0}'")]
+    InvalidToken(String),
+    #[error("storage failure: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    /// The AWS error code (`ExecutionDoesNotExist`, …) for API responses.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::StateMachineDoesNotExist(_) => "StateMachineDoesNotExist",
+            EngineError::StateMachineAlreadyExists(_) => "StateMachineAlreadyExists",
+            EngineError::ExecutionDoesNotExist(_) => "ExecutionDoesNotExist",
+            EngineError::ExecutionAlreadyExists(_) => "ExecutionAlreadyExists",
+            EngineError::ExecutionNotRedrivable(_) => "ExecutionNotRedrivable",
+            EngineError::InvalidDefinition(_) => "InvalidDefinition",
+            EngineError::InvalidName(_) => "InvalidName",
+            EngineError::InvalidArn(_) => "InvalidArn",
+            EngineError::InvalidExecutionInput(_) => "InvalidExecutionInput",
+            EngineError::InvalidToken(_) => "InvalidToken",
+            EngineError::Store(_) => "InternalServerError",
+        }
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Executions running at once; `start_execution` waits for a slot beyond this.
+    pub max_concurrent_executions: usize,
+    /// Used to build ARNs.
+    pub region: String,
+    pub account_id: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_concurrent_executions: 64,
+            region: "us-east-1".to_owned(),
+            account_id: "123456789012".to_owned(),
+        }
+    }
+}
+
+/// An execution changed status (started, redriven, or ended).
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    pub execution: ExecutionRecord,
+}
+
+/// A page of executions.
+#[derive(Debug, Clone)]
+pub struct ExecutionPage {
+    pub executions: Vec<ExecutionRecord>,
+    pub next_token: Option<String>,
+}
+
+/// A page of history events.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    pub events: Vec<HistoryEvent>,
+    pub next_token: Option<String>,
+}
+
+/// A started execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedExecution {
+    pub execution_arn: String,
+    pub start_date: DateTime<Utc>,
+}
+
+struct Machine {
+    record: StateMachineRecord,
+    definition: Arc<Definition>,
+}
+
+struct Running {
+    stop: watch::Sender<Option<(Option<String>, Option<String>)>>,
+    done: watch::Receiver<bool>,
+}
+
+struct Inner {
+    store: Arc<dyn HistoryStore>,
+    invoker: Arc<dyn TaskInvoker>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    machines: RwLock<HashMap<String, Arc<Machine>>>,
+    running: Mutex<HashMap<String, Running>>,
+    slots: Arc<Semaphore>,
+    changes: broadcast::Sender<StatusChange>,
+}
+
+/// A handle on the engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Whether a state machine or execution name is valid (1–80 characters, no whitespace, no
+/// brackets, wildcards, special or control characters).
+pub fn is_valid_name(name: &str) -> bool {
+    let length = name.chars().count();
+    (1..=80).contains(&length)
+        && !name.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
+        })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Engine {
+    /// An engine over a store, a task invoker and a clock.
+    pub fn new(
+        store: Arc<dyn HistoryStore>,
+        invoker: Arc<dyn TaskInvoker>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
+        let mut machines = HashMap::new();
+        for record in store.state_machines()? {
+            match Definition::parse(&record.definition) {
+                Ok(definition) => {
+                    machines.insert(
+                        record.arn.clone(),
+                        Arc::new(Machine {
+                            record,
+                            definition: Arc::new(definition),
+                        }),
+                    );
+                }
+                Err(diagnostics) => {
+                    tracing::warn!(arn = %record.arn, ?diagnostics, "a stored state machine no longer validates");
+                }
+            }
+        }
+        let (changes, _) = broadcast::channel(1024);
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                slots: Arc::new(Semaphore::new(config.max_concurrent_executions.max(1))),
+                store,
+                invoker,
+                clock,
+                config,
+                machines: RwLock::new(machines),
+                running: Mutex::new(HashMap::new()),
+                changes,
+            }),
+        })
+    }
+
+    /// The ARN a state machine called `name` gets.
+    pub fn state_machine_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:states:{}:{}:stateMachine:{name}",
+            self.inner.config.region, self.inner.config.account_id
+        )
+    }
+
+    /// Creates a state machine (idempotent when the same definition and role are given again).
+    pub fn create_state_machine(
+        &self,
+        name: &str,
+        definition: &str,
+        role_arn: &str,
+    ) -> Result<StateMachineRecord, EngineError> {
+        if !is_valid_name(name) {
+            return Err(EngineError::InvalidName(name.to_owned()));
+        }
+        let arn = self.state_machine_arn(name);
+        if let Some(existing) = self.state_machine(&arn) {
+            if existing.definition == definition && existing.role_arn == role_arn {
+                return Ok(existing);
+            }
+            return Err(EngineError::StateMachineAlreadyExists(arn));
+        }
+        let record = StateMachineRecord {
+            arn,
+            name: name.to_owned(),
+            definition: definition.to_owned(),
+            role_arn: role_arn.to_owned(),
+            creation_date: self.inner.clock.now(),
+        };
+        self.register_state_machine(record.clone())?;
+        Ok(record)
+    }
+
+    /// Registers (or replaces) a state machine under an explicit ARN.
+    pub fn register_state_machine(&self, record: StateMachineRecord) -> Result<(), EngineError> {
+        let definition = Definition::parse(&record.definition).map_err(EngineError::InvalidDefinition)?;
+        self.inner.store.put_state_machine(&record)?;
+        self.inner
+            .machines
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                record.arn.clone(),
+                Arc::new(Machine {
+                    record,
+                    definition: Arc::new(definition),
+                }),
+            );
+        Ok(())
+    }
+
+    /// A registered state machine.
+    pub fn state_machine(&self, arn: &str) -> Option<StateMachineRecord> {
+        self.machine(arn).map(|m| m.record.clone())
+    }
+
+    /// Every registered state machine.
+    pub fn list_state_machines(&self) -> Vec<StateMachineRecord> {
+        let machines = self.inner.machines.read().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<_> = machines.values().map(|m| m.record.clone()).collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    fn machine(&self, arn: &str) -> Option<Arc<Machine>> {
+        self.inner
+            .machines
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(arn)
+            .cloned()
+    }
+
+    /// Status changes of every execution (started, redriven, ended).
+    pub fn subscribe(&self) -> broadcast::Receiver<StatusChange> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Starts an execution. Waits for a free slot when `max_concurrent_executions` run already.
+    pub async fn start_execution(
+        &self,
+        state_machine_arn: &str,
+        name: Option<String>,
+        input: Option<&str>,
+    ) -> Result<StartedExecution, EngineError> {
+        let machine = self
+            .machine(state_machine_arn)
+            .ok_or_else(|| EngineError::StateMachineDoesNotExist(state_machine_arn.to_owned()))?;
+        let name = name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        if !is_valid_name(&name) {
+            return Err(EngineError::InvalidName(name));
+        }
+        let input_text = input.unwrap_or("{}");
+        if input_text.len() > MAX_PAYLOAD_BYTES {
+            return Err(EngineError::InvalidExecutionInput(
+                "the input exceeds the 262144-byte limit".to_owned(),
+            ));
+        }
+        let input_value: Value = serde_json::from_str(input_text)
+            .map_err(|e| EngineError::InvalidExecutionInput(format!("the input is not valid JSON: {e}")))?;
+        let execution_arn = format!(
+            "arn:aws:states:{}:{}:execution:{}:{name}",
+            self.inner.config.region, self.inner.config.account_id, machine.record.name
+        );
+        if let Some(existing) = self.inner.store.execution(&execution_arn)? {
+            // AWS: the same name and input while still running is idempotent.
+            if existing.status == ExecutionStatus::Running && existing.input == input_text {
+                return Ok(StartedExecution {
+                    execution_arn,
+                    start_date: existing.start_date,
+                });
+            }
+            return Err(EngineError::ExecutionAlreadyExists(execution_arn));
+        }
+        let permit = Arc::clone(&self.inner.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| EngineError::Store(StoreError::Corrupt("the engine is shut down".into())))?;
+        let start_date = self.inner.clock.now();
+        let record = ExecutionRecord {
+            execution_arn: execution_arn.clone(),
+            state_machine_arn: machine.record.arn.clone(),
+            name,
+            status: ExecutionStatus::Running,
+            input: input_text.to_owned(),
+            output: None,
+            error: None,
+            cause: None,
+            start_date,
+            stop_date: None,
+            redrive_count: 0,
+            redrive_date: None,
+        };
+        self.inner.store.put_execution(&record)?;
+        let run = self.make_run(&machine, &record, input_value.clone(), HashMap::new(), 0);
+        let started = run.emit(
+            0,
+            EventType::new("ExecutionStarted"),
+            Some({
+                let mut d = details::payload("input", input_text.to_owned());
+                d["roleArn"] = Value::String(machine.record.role_arn.clone());
+                d
+            }),
+        );
+        self.spawn(run, record, input_value, started, permit);
+        Ok(StartedExecution {
+            execution_arn,
+            start_date,
+        })
+    }
+
+    fn make_run(
+        &self,
+        machine: &Machine,
+        record: &ExecutionRecord,
+        input: Value,
+        replay: HashMap<String, StepRecord>,
+        last_event_id: u64,
+    ) -> Run {
+        let context = ExecutionContext {
+            execution_arn: record.execution_arn.clone(),
+            execution_name: record.name.clone(),
+            input,
+            role_arn: machine.record.role_arn.clone(),
+            start_time: record.start_date,
+            redrive_count: record.redrive_count,
+            state_machine_arn: machine.record.arn.clone(),
+            state_machine_name: machine.record.name.clone(),
+        };
+        Run::new(
+            Arc::clone(&machine.definition),
+            &machine.record.definition,
+            context,
+            Arc::clone(&self.inner.invoker),
+            Arc::clone(&self.inner.clock),
+            Arc::clone(&self.inner.store),
+            replay,
+            last_event_id,
+        )
+    }
+
+    fn spawn(
+        &self,
+        run: Run,
+        record: ExecutionRecord,
+        input: Value,
+        previous: u64,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let (done_tx, done_rx) = watch::channel(false);
+        lock(&self.inner.running).insert(
+            record.execution_arn.clone(),
+            Running {
+                stop: stop_tx,
+                done: done_rx,
+            },
+        );
+        let _ = self.inner.changes.send(StatusChange {
+            execution: record.clone(),
+        });
+        let inner = Arc::clone(&self.inner);
+        let timeout = run.definition.timeout_seconds;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let arn = record.execution_arn.clone();
+            let finished = drive(&inner, run, record, input, previous, stop_rx, timeout).await;
+            lock(&inner.running).remove(&arn);
+            let _ = done_tx.send(true);
+            if let Some(record) = finished {
+                let _ = inner.changes.send(StatusChange { execution: record });
+            }
+        });
+    }
+
+    /// DescribeExecution.
+    pub fn describe_execution(&self, execution_arn: &str) -> Result<ExecutionRecord, EngineError> {
+        self.inner
+            .store
+            .execution(execution_arn)?
+            .ok_or_else(|| EngineError::ExecutionDoesNotExist(execution_arn.to_owned()))
+    }
+
+    /// ListExecutions, newest first; `next_token` is the token of the previous page.
+    pub fn list_executions(
+        &self,
+        state_machine_arn: &str,
+        status: Option<ExecutionStatus>,
+        max_results: Option<usize>,
+        next_token: Option<&str>,
+    ) -> Result<ExecutionPage, EngineError> {
+        if self.machine(state_machine_arn).is_none() {
+            return Err(EngineError::StateMachineDoesNotExist(state_machine_arn.to_owned()));
+        }
+        let all: Vec<ExecutionRecord> = self
+            .inner
+            .store
+            .executions(Some(state_machine_arn))?
+            .into_iter()
+            .filter(|e| status.is_none_or(|s| e.status == s))
+            .collect();
+        let (items, next_token) = page(all, max_results, next_token)?;
+        Ok(ExecutionPage {
+            executions: items,
+            next_token,
+        })
+    }
+
+    /// GetExecutionHistory.
+    pub fn get_execution_history(
+        &self,
+        execution_arn: &str,
+        max_results: Option<usize>,
+        next_token: Option<&str>,
+        reverse_order: bool,
+    ) -> Result<HistoryPage, EngineError> {
+        self.describe_execution(execution_arn)?;
+        let mut events = self.inner.store.events(execution_arn)?;
+        if reverse_order {
+            events.reverse();
+        }
+        let (events, next_token) = page(events, max_results, next_token)?;
+        Ok(HistoryPage { events, next_token })
+    }
+
+    /// StopExecution: the execution ends ABORTED with the given error and cause.
+    pub async fn stop_execution(
+        &self,
+        execution_arn: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<DateTime<Utc>, EngineError> {
+        let record = self.describe_execution(execution_arn)?;
+        let done = {
+            let running = lock(&self.inner.running);
+            match running.get(execution_arn) {
+                Some(handle) => {
+                    let _ = handle.stop.send(Some((error, cause)));
+                    Some(handle.done.clone())
+                }
+                None => None,
+            }
+        };
+        match done {
+            Some(mut done) => {
+                let _ = done.wait_for(|d| *d).await;
+                Ok(self
+                    .describe_execution(execution_arn)?
+                    .stop_date
+                    .unwrap_or_else(|| self.inner.clock.now()))
+            }
+            None => Ok(record.stop_date.unwrap_or_else(|| self.inner.clock.now())),
+        }
+    }
+
+    /// Waits until an execution has ended and returns it.
+    pub async fn wait_for_completion(&self, execution_arn: &str) -> Result<ExecutionRecord, EngineError> {
+        let done = lock(&self.inner.running)
+            .get(execution_arn)
+            .map(|r| r.done.clone());
+        if let Some(mut done) = done {
+            let _ = done.wait_for(|d| *d).await;
+        }
+        self.describe_execution(execution_arn)
+    }
+
+    /// RedriveExecution: restarts a FAILED, TIMED_OUT or ABORTED execution from the states that
+    /// did not succeed.
+    pub async fn redrive_execution(&self, execution_arn: &str) -> Result<DateTime<Utc>, EngineError> {
+        let mut record = self.describe_execution(execution_arn)?;
+        let machine = self
+            .machine(&record.state_machine_arn)
+            .ok_or_else(|| EngineError::StateMachineDoesNotExist(record.state_machine_arn.clone()))?;
+        let events = self.inner.store.events(execution_arn)?;
+        redrive::check_redrivable(&record, &events, self.inner.clock.now())
+            .map_err(EngineError::ExecutionNotRedrivable)?;
+        let permit = Arc::clone(&self.inner.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| EngineError::Store(StoreError::Corrupt("the engine is shut down".into())))?;
+        let now = self.inner.clock.now();
+        record.status = ExecutionStatus::Running;
+        record.redrive_count += 1;
+        record.redrive_date = Some(now);
+        record.stop_date = None;
+        record.output = None;
+        record.error = None;
+        record.cause = None;
+        self.inner.store.put_execution(&record)?;
+        let input: Value = serde_json::from_str(&record.input)
+            .map_err(|e| EngineError::Store(StoreError::Corrupt(e.to_string())))?;
+        let last = events.last().map_or(0, |e| e.id);
+        let replay = self.inner.store.steps(execution_arn)?;
+        let run = self.make_run(&machine, &record, input.clone(), replay, last);
+        let redriven = run.emit(
+            last,
+            EventType::new("ExecutionRedriven"),
+            Some(json!({"redriveCount": record.redrive_count})),
+        );
+        self.spawn(run, record, input, redriven, permit);
+        Ok(now)
+    }
+
+    /// Resumes every execution the store shows as RUNNING that this engine is not running (after
+    /// a restart). Returns how many were resumed.
+    pub async fn resume_incomplete(&self) -> Result<usize, EngineError> {
+        let mut resumed = 0;
+        for record in self.inner.store.executions(None)? {
+            if record.status != ExecutionStatus::Running
+                || lock(&self.inner.running).contains_key(&record.execution_arn)
+            {
+                continue;
+            }
+            let Some(machine) = self.machine(&record.state_machine_arn) else {
+                tracing::warn!(execution = %record.execution_arn, "cannot resume: its state machine is gone");
+                continue;
+            };
+            let permit = Arc::clone(&self.inner.slots)
+                .acquire_owned()
+                .await
+                .map_err(|_| EngineError::Store(StoreError::Corrupt("the engine is shut down".into())))?;
+            let events = self.inner.store.events(&record.execution_arn)?;
+            let last = events.last().map_or(0, |e| e.id);
+            let input: Value = serde_json::from_str(&record.input)
+                .map_err(|e| EngineError::Store(StoreError::Corrupt(e.to_string())))?;
+            let replay = self.inner.store.steps(&record.execution_arn)?;
+            let run = self.make_run(&machine, &record, input.clone(), replay, last);
+            self.spawn(run, record, input, last, permit);
+            resumed += 1;
+        }
+        Ok(resumed)
+    }
+}
+
+fn page<T>(
+    items: Vec<T>,
+    max_results: Option<usize>,
+    next_token: Option<&str>,
+) -> Result<(Vec<T>, Option<String>), EngineError> {
+    let start = match next_token {
+        None => 0,
+        Some(token) => token
+            .parse::<usize>()
+            .ok()
+            .filter(|s| *s <= items.len())
+            .ok_or_else(|| EngineError::InvalidToken(token.to_owned()))?,
+    };
+    let size = match max_results {
+        Some(0) | None => 1000,
+        Some(n) => n.min(1000),
+    };
+    let end = (start + size).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    Ok((items.into_iter().skip(start).take(end - start).collect(), next))
+}
+
+enum Ending {
+    Finished(Result<Value, Failure>, u64),
+    Stopped(Option<String>, Option<String>),
+    TimedOut,
+}
+
+/// Runs an execution to its end and records the outcome; returns the final record (or `None`
+/// when the store failed).
+async fn drive(
+    inner: &Inner,
+    run: Run,
+    mut record: ExecutionRecord,
+    input: Value,
+    previous: u64,
+    mut stop: watch::Receiver<Option<(Option<String>, Option<String>)>>,
+    timeout: Option<u64>,
+) -> Option<ExecutionRecord> {
+    let ending = {
+        let execution = run.run_top(input, previous);
+        let stopped = async {
+            loop {
+                if let Some((error, cause)) = stop.borrow_and_update().clone() {
+                    return (error, cause);
+                }
+                if stop.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let timer = async {
+            match timeout {
+                Some(seconds) => inner.clock.timer(Duration::from_secs(seconds)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            outcome = execution => Ending::Finished(outcome.result, outcome.last_event),
+            (error, cause) = stopped => Ending::Stopped(error, cause),
+            () = timer => Ending::TimedOut,
+        }
+    };
+    let last_event = run.last_event_id();
+    let (status, event_type, detail) = match ending {
+        Ending::Finished(Ok(output), last) => {
+            let text = output.to_string();
+            if text.len() > MAX_PAYLOAD_BYTES {
+                let failure = Failure::new(
+                    names::DATA_LIMIT_EXCEEDED,
+                    "The execution output exceeds the maximum number of bytes service limit.",
+                );
+                record.error = failure.error.clone();
+                record.cause = failure.cause.clone();
+                (
+                    ExecutionStatus::Failed,
+                    "ExecutionFailed",
+                    (details::error_cause(failure.error.as_deref(), failure.cause.as_deref()), last),
+                )
+            } else {
+                record.output = Some(text.clone());
+                (
+                    ExecutionStatus::Succeeded,
+                    "ExecutionSucceeded",
+                    (details::payload("output", text), last),
+                )
+            }
+        }
+        Ending::Finished(Err(failure), last) => {
+            record.error = failure.error.clone();
+            record.cause = failure.cause.clone();
+            (
+                ExecutionStatus::Failed,
+                "ExecutionFailed",
+                (details::error_cause(failure.error.as_deref(), failure.cause.as_deref()), last),
+            )
+        }
+        Ending::Stopped(error, cause) => {
+            record.error = error.clone();
+            record.cause = cause.clone();
+            (
+                ExecutionStatus::Aborted,
+                "ExecutionAborted",
+                (details::error_cause(error.as_deref(), cause.as_deref()), last_event),
+            )
+        }
+        Ending::TimedOut => {
+            record.error = Some(names::TIMEOUT.to_owned());
+            record.cause = None;
+            (
+                ExecutionStatus::TimedOut,
+                "ExecutionTimedOut",
+                (details::error_cause(Some(names::TIMEOUT), None), last_event),
+            )
+        }
+    };
+    let (detail, previous) = detail;
+    run.emit(previous, EventType::new(event_type), Some(detail));
+    record.status = status;
+    record.stop_date = Some(inner.clock.now());
+    match inner.store.put_execution(&record) {
+        Ok(()) => Some(record),
+        Err(error) => {
+            tracing::error!(execution = %record.execution_arn, %error, "cannot store the execution outcome");
+            None
+        }
+    }
+}

@@ -1,0 +1,1128 @@
+//! The executor: runs one execution of a definition, state by state, emitting history events
+//! and step records, with Retry/Catch, variables and nested Parallel/Map machines.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+
+use crate::clock::Clock;
+use crate::context::ExecutionContext;
+use crate::definition::{
+    Definition, Expr, Machine, OptionalPath, Payload, QueryLanguage, ResultHandling, State,
+    StateKind, Transition,
+};
+use crate::error::{Failure, names};
+use crate::history::{EventType, HistoryEvent, details};
+use crate::invoker::{TaskInvoker, TaskRequest, TaskTarget};
+use crate::jsonata::{self, Bindings};
+use crate::retry;
+use crate::states::map::Map as MapState;
+use crate::states::parallel::Parallel;
+use crate::states::task::{self, Task};
+use crate::states::wait::{self, WaitFor, WaitTarget};
+use crate::store::{HistoryStore, StepRecord};
+use crate::template::{Scope, Template, Variables};
+
+/// Step Functions' payload limit (input, output, results): 256 KiB.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// How a machine (the top level, a branch or an iteration) ended.
+pub(crate) struct MachineOutcome {
+    pub result: Result<Value, Failure>,
+    /// The id of the last event this machine emitted.
+    pub last_event: u64,
+}
+
+/// Per-machine running state.
+struct Frame {
+    /// Identifies the machine in step-record keys (`""` at the top level).
+    key_prefix: String,
+    variables: Variables,
+    /// The last event emitted on this thread of execution.
+    previous: u64,
+}
+
+/// What a state did when it succeeded.
+struct Step {
+    output: Value,
+    next: Option<String>,
+    assigned: Option<Map<String, Value>>,
+}
+
+/// One execution being run.
+pub(crate) struct Run {
+    pub definition: Arc<Definition>,
+    pub context: ExecutionContext,
+    pub invoker: Arc<dyn TaskInvoker>,
+    pub clock: Arc<dyn Clock>,
+    pub store: Arc<dyn HistoryStore>,
+    /// Step records of a previous run (resume, redrive): finished states are replayed.
+    pub replay: HashMap<String, StepRecord>,
+    next_event_id: AtomicU64,
+    uses_context: bool,
+}
+
+type BoxedOutcome<'a> = Pin<Box<dyn Future<Output = MachineOutcome> + Send + 'a>>;
+
+impl Run {
+    pub fn new(
+        definition: Arc<Definition>,
+        definition_text: &str,
+        context: ExecutionContext,
+        invoker: Arc<dyn TaskInvoker>,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn HistoryStore>,
+        replay: HashMap<String, StepRecord>,
+        last_event_id: u64,
+    ) -> Self {
+        Run {
+            definition,
+            // Building the context object copies the execution input; skip it when unused.
+            uses_context: definition_text.contains("$$") || definition_text.contains("context"),
+            context,
+            invoker,
+            clock,
+            store,
+            replay,
+            next_event_id: AtomicU64::new(last_event_id + 1),
+        }
+    }
+
+    /// Emits an event after `previous`; returns its id.
+    pub fn emit(&self, previous: u64, event_type: EventType, detail: Option<Value>) -> u64 {
+        let id = self.next_event_id.fetch_add(1, Ordering::SeqCst);
+        let mut event_details = Map::new();
+        if let (Some(key), Some(detail)) = (event_type.details_key(), detail) {
+            event_details.insert(key, detail);
+        }
+        let event = HistoryEvent {
+            timestamp: self.clock.now(),
+            event_type,
+            id,
+            previous_event_id: previous,
+            details: event_details,
+        };
+        if let Err(error) = self.store.append_event(&self.context.execution_arn, &event) {
+            tracing::error!(execution = %self.context.execution_arn, %error, "cannot store a history event");
+        }
+        id
+    }
+
+    /// The id of the last event emitted so far.
+    pub fn last_event_id(&self) -> u64 {
+        self.next_event_id.load(Ordering::SeqCst) - 1
+    }
+
+    /// Runs the top-level machine.
+    pub async fn run_top(&self, input: Value, previous: u64) -> MachineOutcome {
+        let frame = Frame {
+            key_prefix: String::new(),
+            variables: Variables::new(),
+            previous,
+        };
+        self.run_machine(&self.definition.machine, input, frame).await
+    }
+
+    fn context_for(&self, state: &State, entered: DateTime<Utc>, retry_count: u32) -> Value {
+        if self.uses_context {
+            self.context.for_state(&state.name, entered, retry_count, None)
+        } else {
+            Value::Null
+        }
+    }
+
+    fn run_machine<'a>(&'a self, machine: &'a Machine, input: Value, mut frame: Frame) -> BoxedOutcome<'a> {
+        Box::pin(async move {
+            let mut current = machine.start_at.clone();
+            let mut data = input;
+            let mut visits: HashMap<String, u32> = HashMap::new();
+            loop {
+                let Some(state) = machine.state(&current) else {
+                    return MachineOutcome {
+                        result: Err(Failure::new(names::RUNTIME, format!("No state named '{current}'"))),
+                        last_event: frame.previous,
+                    };
+                };
+                let visit = visits.entry(current.clone()).or_insert(0);
+                let key = format!("{}/{}#{}", frame.key_prefix, state.name, visit);
+                *visit += 1;
+                if let Some(step) = self.replay.get(&key) {
+                    if let Some(assigned) = &step.assigned {
+                        frame.variables.extend(assigned.clone());
+                    }
+                    data = step.output.clone();
+                    match &step.next {
+                        Some(next) => {
+                            current = next.clone();
+                            continue;
+                        }
+                        None => {
+                            return MachineOutcome {
+                                result: Ok(data),
+                                last_event: frame.previous,
+                            };
+                        }
+                    }
+                }
+                let type_name = state.kind.type_name();
+                let entered_time = self.clock.now();
+                let entered = self.emit(
+                    frame.previous,
+                    EventType::state_entered(type_name),
+                    Some(details::state_entered(&state.name, data.to_string())),
+                );
+                frame.previous = entered;
+                let outcome = self
+                    .run_state(state, &data, &mut frame, entered_time, &key)
+                    .await
+                    .and_then(|step| {
+                        let text = step.output.to_string();
+                        if text.len() > MAX_PAYLOAD_BYTES {
+                            Err(data_limit_failure(&state.name))
+                        } else {
+                            Ok((step, text))
+                        }
+                    });
+                let step = match outcome {
+                    Ok((step, output_text)) => {
+                        if !matches!(state.kind, StateKind::Fail(_)) {
+                            frame.previous = self.emit(
+                                frame.previous,
+                                EventType::state_exited(type_name),
+                                Some(details::state_exited(&state.name, output_text, step.assigned.as_ref())),
+                            );
+                        }
+                        step
+                    }
+                    Err(failure) => {
+                        let failure = failure.located(&state.name, entered);
+                        match self.catch(state, &data, &failure, &frame, entered_time) {
+                            Some(Ok(step)) => step,
+                            Some(Err(catch_failure)) => {
+                                return MachineOutcome {
+                                    result: Err(catch_failure.located(&state.name, entered)),
+                                    last_event: frame.previous,
+                                };
+                            }
+                            None => {
+                                return MachineOutcome {
+                                    result: Err(failure),
+                                    last_event: frame.previous,
+                                };
+                            }
+                        }
+                    }
+                };
+                if let Some(assigned) = &step.assigned {
+                    frame.variables.extend(assigned.clone());
+                }
+                let record = StepRecord {
+                    output: step.output,
+                    next: step.next,
+                    assigned: step.assigned,
+                };
+                if let Err(error) = self.store.record_step(&self.context.execution_arn, &key, &record) {
+                    tracing::error!(execution = %self.context.execution_arn, %error, "cannot store a step record");
+                }
+                data = record.output;
+                match record.next {
+                    Some(next) => current = next,
+                    None => {
+                        return MachineOutcome {
+                            result: Ok(data),
+                            last_event: frame.previous,
+                        };
+                    }
+                }
+            }
+        })
+    }
+
+    /// Applies the first matching Catch of a state; `None` when nothing catches the failure.
+    fn catch(
+        &self,
+        state: &State,
+        raw_input: &Value,
+        failure: &Failure,
+        frame: &Frame,
+        entered_time: DateTime<Utc>,
+    ) -> Option<Result<Step, Failure>> {
+        let handling = handling(state)?;
+        let catcher = handling
+            .catch
+            .iter()
+            .find(|c| retry::matches(&c.error_equals, failure))?;
+        let error_output = failure.to_error_output();
+        let context = self.context_for(state, entered_time, 0);
+        let result = (|| {
+            let (output, assigned) = match state.query_language {
+                QueryLanguage::JsonPath => {
+                    let scope = Scope {
+                        data: &error_output,
+                        context: &context,
+                        variables: &frame.variables,
+                    };
+                    let assigned = assign_jsonpath(catcher.assign.as_ref(), &scope)?;
+                    let output = apply_result_path(&catcher.result_path, raw_input, error_output.clone())?;
+                    (output, assigned)
+                }
+                QueryLanguage::Jsonata => {
+                    let states = json!({"input": raw_input, "context": context, "errorOutput": error_output});
+                    let bindings = Bindings {
+                        states: &states,
+                        variables: &frame.variables,
+                    };
+                    let assigned = assign_jsonata(catcher.assign.as_ref(), &bindings)?;
+                    let output = match &catcher.output {
+                        Some(template) => evaluate_jsonata_template(template, &bindings, "Output")?,
+                        None => error_output.clone(),
+                    };
+                    (output, assigned)
+                }
+            };
+            Ok(Step {
+                output,
+                next: Some(catcher.next.clone()),
+                assigned,
+            })
+        })();
+        Some(result)
+    }
+
+    /// Runs one state (with its retries) from its raw input.
+    async fn run_state(
+        &self,
+        state: &State,
+        raw_input: &Value,
+        frame: &mut Frame,
+        entered_time: DateTime<Utc>,
+        key: &str,
+    ) -> Result<Step, Failure> {
+        let Some(handling) = handling(state) else {
+            let context = self.context_for(state, entered_time, 0);
+            return self
+                .attempt(state, raw_input, frame, &context, key)
+                .await;
+        };
+        let mut retries_used = vec![0u32; handling.retry.len()];
+        let mut retry_count = 0;
+        loop {
+            let context = self.context_for(state, entered_time, retry_count);
+            let failure = match self
+                .attempt(state, raw_input, frame, &context, key)
+                .await
+            {
+                Ok(step) => return Ok(step),
+                Err(failure) => failure,
+            };
+            let Some(index) = handling
+                .retry
+                .iter()
+                .position(|r| retry::matches(&r.error_equals, &failure))
+            else {
+                return Err(failure);
+            };
+            let retrier = &handling.retry[index];
+            if retries_used[index] >= retrier.max_attempts {
+                return Err(failure);
+            }
+            let delay = retrier.delay(retries_used[index]);
+            retries_used[index] += 1;
+            retry_count += 1;
+            self.clock.sleep(delay).await;
+        }
+    }
+
+    /// One attempt of a state.
+    async fn attempt(
+        &self,
+        state: &State,
+        raw_input: &Value,
+        frame: &mut Frame,
+        context: &Value,
+        key: &str,
+    ) -> Result<Step, Failure> {
+        let flow = DataFlow {
+            state,
+            raw_input,
+            context,
+            variables: &frame.variables,
+        };
+        let next = match &state.transition {
+            Some(Transition::Next(next)) => Some(next.clone()),
+            _ => None,
+        };
+        match &state.kind {
+            StateKind::Pass(pass) => {
+                if state.query_language == QueryLanguage::Jsonata {
+                    return flow.finish(None, None, next);
+                }
+                let input = flow.effective_input()?;
+                let result = match (&pass.parameters, &pass.result) {
+                    (Some(parameters), _) => parameters.evaluate(&flow.scope(&input))?,
+                    (None, Some(result)) => result.clone(),
+                    (None, None) => input,
+                };
+                flow.finish(Some(result), Some(&pass.result_path), next)
+            }
+            StateKind::Succeed => flow.finish(None, None, None),
+            StateKind::Fail(fail) => Err(flow.fail(fail)?),
+            StateKind::Choice(choice) => flow.choose(choice),
+            StateKind::Wait(wait_state) => {
+                let target = flow.wait_target(&wait_state.until)?;
+                let duration = match target {
+                    WaitTarget::Duration(d) => d,
+                    WaitTarget::Until(until) => (until - self.clock.now()).to_std().unwrap_or(Duration::ZERO),
+                };
+                if !duration.is_zero() {
+                    self.clock.sleep(duration).await;
+                }
+                flow.finish(None, None, next)
+            }
+            StateKind::Task(task) => {
+                let payload = flow.payload(task.parameters.as_ref(), task.arguments.as_ref())?;
+                let timeout = flow.seconds(task.timeout_seconds.as_ref(), "TimeoutSeconds")?;
+                let result = self
+                    .invoke(task, state, payload, timeout, &mut frame.previous, context)
+                    .await?;
+                flow.finish(Some(result), Some(&task.handling.result_path), next)
+            }
+            StateKind::Parallel(parallel) => {
+                let payload = flow.payload(parallel.parameters.as_ref(), parallel.arguments.as_ref())?;
+                let (result, last) = self
+                    .run_parallel(parallel, payload, flow.variables, frame.previous, key)
+                    .await;
+                frame.previous = last;
+                let result = result?;
+                flow.finish(Some(result), Some(&parallel.handling.result_path), next)
+            }
+            StateKind::Map(map) => {
+                let (result, last) = self.run_map(map, &flow, frame.previous, key, &state.name).await;
+                frame.previous = last;
+                let result = result?;
+                flow.finish(Some(result), Some(&map.handling.result_path), next)
+            }
+        }
+    }
+
+    async fn invoke(
+        &self,
+        task: &Task,
+        state: &State,
+        payload: Value,
+        timeout: Option<u64>,
+        previous: &mut u64,
+        context: &Value,
+    ) -> Result<Value, Failure> {
+        let target = task.target(&payload).map_err(Failure::runtime)?;
+        let retry_count = context
+            .pointer("/State/RetryCount")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as u32;
+        let region = region_of(&task.resource);
+        let (scheduled_type, started_type, prefix, resource_type, resource_name) = match &target {
+            TaskTarget::LambdaFunction { .. } => (
+                "LambdaFunctionScheduled",
+                "LambdaFunctionStarted",
+                "LambdaFunction",
+                String::new(),
+                String::new(),
+            ),
+            TaskTarget::LambdaInvoke { .. } => (
+                "TaskScheduled",
+                "TaskStarted",
+                "Task",
+                "lambda".to_owned(),
+                "invoke".to_owned(),
+            ),
+            TaskTarget::Other { resource } => {
+                let (service, action) = service_parts(resource);
+                ("TaskScheduled", "TaskStarted", "Task", service, action)
+            }
+        };
+        let is_lambda_function = prefix == "LambdaFunction";
+        let scheduled_detail = if is_lambda_function {
+            let mut d = details::payload("input", payload.to_string());
+            d["resource"] = Value::String(task.resource.clone());
+            if let Some(timeout) = timeout {
+                d["timeoutInSeconds"] = json!(timeout);
+            }
+            d
+        } else {
+            let mut d = json!({
+                "resourceType": resource_type,
+                "resource": resource_name,
+                "region": region,
+                "parameters": payload.to_string(),
+            });
+            if let Some(timeout) = timeout {
+                d["timeoutInSeconds"] = json!(timeout);
+            }
+            d
+        };
+        *previous = self.emit(*previous, EventType::new(scheduled_type), Some(scheduled_detail));
+        let started_detail = (!is_lambda_function)
+            .then(|| json!({"resourceType": resource_type, "resource": resource_name}));
+        *previous = self.emit(*previous, EventType::new(started_type), started_detail);
+        let event_payload = match &target {
+            TaskTarget::LambdaInvoke { .. } => task::lambda_invoke_event(&payload),
+            _ => payload,
+        };
+        let request = TaskRequest {
+            target: target.clone(),
+            resource: task.resource.clone(),
+            payload: event_payload,
+            execution_arn: self.context.execution_arn.clone(),
+            state_name: state.name.clone(),
+            attempt: retry_count,
+        };
+        let invocation = self.invoker.invoke(request);
+        let outcome = match timeout {
+            Some(seconds) => {
+                tokio::select! {
+                    outcome = invocation => Some(outcome),
+                    () = self.clock.timer(Duration::from_secs(seconds)) => None,
+                }
+            }
+            None => Some(invocation.await),
+        };
+        let with_resource = |mut d: Value| {
+            if !is_lambda_function {
+                d["resourceType"] = Value::String(resource_type.clone());
+                d["resource"] = Value::String(resource_name.clone());
+            }
+            d
+        };
+        match outcome {
+            None => {
+                let failure = Failure {
+                    error: Some(names::TIMEOUT.to_owned()),
+                    cause: None,
+                    about_state: false,
+                };
+                *previous = self.emit(
+                    *previous,
+                    EventType::new(format!("{prefix}TimedOut")),
+                    Some(with_resource(details::error_cause(Some(names::TIMEOUT), None))),
+                );
+                Err(failure)
+            }
+            Some(Err(error)) => {
+                *previous = self.emit(
+                    *previous,
+                    EventType::new(format!("{prefix}Failed")),
+                    Some(with_resource(details::error_cause(Some(&error.error), Some(&error.cause)))),
+                );
+                Err(Failure::new(error.error, error.cause))
+            }
+            Some(Ok(result)) => {
+                let result = match target {
+                    TaskTarget::LambdaInvoke { .. } => {
+                        task::lambda_invoke_result(result, &uuid::Uuid::new_v4().to_string())
+                    }
+                    _ => result,
+                };
+                let text = result.to_string();
+                if text.len() > MAX_PAYLOAD_BYTES {
+                    return Err(data_limit_failure(&state.name));
+                }
+                *previous = self.emit(
+                    *previous,
+                    EventType::new(format!("{prefix}Succeeded")),
+                    Some(with_resource(details::payload("output", text))),
+                );
+                Ok(result)
+            }
+        }
+    }
+
+    /// Runs a Parallel state's branches; returns the results and the last event id.
+    async fn run_parallel(
+        &self,
+        parallel: &Parallel,
+        input: Value,
+        variables: &Variables,
+        previous: u64,
+        key: &str,
+    ) -> (Result<Value, Failure>, u64) {
+        let started = self.emit(previous, EventType::new("ParallelStateStarted"), None);
+        let branches = parallel.branches.iter().enumerate().map(|(i, branch)| {
+            let child = Frame {
+                key_prefix: format!("{key}/{i}"),
+                variables: variables.clone(),
+                previous: started,
+            };
+            self.run_machine(branch, input.clone(), child)
+        });
+        let outcomes = futures::future::join_all(branches).await;
+        let last = outcomes.iter().map(|o| o.last_event).max().unwrap_or(started);
+        let mut results = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            match outcome.result {
+                Ok(value) => results.push(value),
+                Err(failure) => {
+                    let last = self.emit(last, EventType::new("ParallelStateFailed"), None);
+                    return (Err(failure), last);
+                }
+            }
+        }
+        let last = self.emit(last, EventType::new("ParallelStateSucceeded"), None);
+        (Ok(Value::Array(results)), last)
+    }
+
+    /// Runs a Map state's iterations; returns the results and the last event id.
+    async fn run_map(
+        &self,
+        map: &MapState,
+        flow: &DataFlow<'_>,
+        previous: u64,
+        key: &str,
+        state_name: &str,
+    ) -> (Result<Value, Failure>, u64) {
+        let prepared = (|| {
+            let input = flow.effective_input()?;
+            let items = flow.map_items(map, &input)?;
+            let max_concurrency = flow.count(map.max_concurrency.as_ref(), "MaxConcurrency")?;
+            let tolerated_count = flow.count(map.tolerated_failure_count.as_ref(), "ToleratedFailureCount")?;
+            let tolerated_percentage =
+                flow.percentage(map.tolerated_failure_percentage.as_ref(), "ToleratedFailurePercentage")?;
+            let selected = items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| flow.select_item(map, &input, index, item))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((selected, max_concurrency, tolerated_count, tolerated_percentage))
+        })();
+        let (items, max_concurrency, tolerated_count, tolerated_percentage) = match prepared {
+            Ok(p) => p,
+            Err(failure) => return (Err(failure), previous),
+        };
+        let total = items.len();
+        let started = self.emit(
+            previous,
+            EventType::new("MapStateStarted"),
+            Some(json!({"length": total})),
+        );
+        let limit = match max_concurrency {
+            Some(n) if n > 0 => n as usize,
+            _ => total.max(1),
+        };
+        let variables = flow.variables;
+        let iterations = items.into_iter().enumerate().map(|(index, item)| {
+            let iteration_started = self.emit(
+                started,
+                EventType::new("MapIterationStarted"),
+                Some(json!({"name": state_name, "index": index})),
+            );
+            let child = Frame {
+                key_prefix: format!("{key}/{index}"),
+                variables: variables.clone(),
+                previous: iteration_started,
+            };
+            async move {
+                let outcome = self.run_machine(&map.processor, item, child).await;
+                let kind = if outcome.result.is_ok() {
+                    "MapIterationSucceeded"
+                } else {
+                    "MapIterationFailed"
+                };
+                let last = self.emit(
+                    outcome.last_event,
+                    EventType::new(kind),
+                    Some(json!({"name": state_name, "index": index})),
+                );
+                (outcome.result, last)
+            }
+        });
+        let tolerates_failures = tolerated_count.is_some() || tolerated_percentage.is_some();
+        let mut stream = futures::stream::iter(iterations).buffered(limit);
+        let mut results = Vec::with_capacity(total);
+        let mut failures = 0usize;
+        let mut last = started;
+        let mut first_failure = None;
+        while let Some((result, last_event)) = stream.next().await {
+            last = last.max(last_event);
+            match result {
+                Ok(value) => results.push(value),
+                Err(failure) => {
+                    failures += 1;
+                    if !tolerates_failures {
+                        drop(stream);
+                        let last = self.emit(last, EventType::new("MapStateFailed"), None);
+                        return (Err(failure), last);
+                    }
+                    results.push(failure.to_error_output());
+                    first_failure.get_or_insert(failure);
+                }
+            }
+        }
+        let exceeded_count = tolerated_count.is_some_and(|c| failures as u64 > c);
+        let exceeded_percentage = tolerated_percentage
+            .is_some_and(|p| total > 0 && (failures as f64) * 100.0 / (total as f64) > p);
+        let both_given = tolerated_count.is_some() && tolerated_percentage.is_some();
+        let exceeded = if both_given {
+            exceeded_count && exceeded_percentage
+        } else {
+            exceeded_count || exceeded_percentage
+        };
+        if exceeded {
+            let last = self.emit(last, EventType::new("MapStateFailed"), None);
+            return (
+                Err(Failure::new(
+                    names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                    "The specified tolerated failure threshold was exceeded",
+                )),
+                last,
+            );
+        }
+        let last = self.emit(last, EventType::new("MapStateSucceeded"), None);
+        (Ok(Value::Array(results)), last)
+    }
+}
+
+fn handling(state: &State) -> Option<&ResultHandling> {
+    match &state.kind {
+        StateKind::Task(t) => Some(&t.handling),
+        StateKind::Parallel(p) => Some(&p.handling),
+        StateKind::Map(m) => Some(&m.handling),
+        _ => None,
+    }
+}
+
+fn data_limit_failure(state: &str) -> Failure {
+    Failure::new(
+        names::DATA_LIMIT_EXCEEDED,
+        format!(
+            "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
+        ),
+    )
+}
+
+fn region_of(resource: &str) -> String {
+    resource
+        .split(':')
+        .nth(3)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("us-east-1")
+        .to_owned()
+}
+
+/// `arn:aws:states:::dynamodb:putItem` → ("dynamodb", "putItem").
+fn service_parts(resource: &str) -> (String, String) {
+    let parts: Vec<&str> = resource.split(':').collect();
+    match parts.as_slice() {
+        [_, _, "states", _, _, service, action, ..] => ((*service).to_owned(), (*action).to_owned()),
+        _ => (String::new(), resource.to_owned()),
+    }
+}
+
+/// Applies a JSONPath ResultPath: merge `result` into `raw_input`.
+fn apply_result_path(result_path: &OptionalPath, raw_input: &Value, result: Value) -> Result<Value, Failure> {
+    match result_path {
+        None => Ok(raw_input.clone()),
+        Some(path) if path.is_root() => Ok(result),
+        Some(path) => path
+            .write(raw_input.clone(), result)
+            .map_err(|e| Failure::runtime(format!("Invalid path '{path}' : {e}"))),
+    }
+}
+
+fn assign_jsonpath(assign: Option<&Payload>, scope: &Scope) -> Result<Option<Map<String, Value>>, Failure> {
+    match assign {
+        Some(Payload::JsonPath(template)) => match template.evaluate(scope)? {
+            Value::Object(map) => Ok(Some(map)),
+            _ => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
+fn assign_jsonata(assign: Option<&Payload>, bindings: &Bindings) -> Result<Option<Map<String, Value>>, Failure> {
+    match assign {
+        Some(Payload::Jsonata(template)) => match evaluate_jsonata_template(template, bindings, "Assign")? {
+            Value::Object(map) => Ok(Some(map)),
+            _ => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
+fn jsonata_failure(error: jsonata::JsonataError) -> Failure {
+    Failure::about_state(&error.error, error.message)
+}
+
+/// Evaluates a JSONata-mode field (every `{% … %}` string inside it); `field` names it in causes.
+fn evaluate_jsonata_template(template: &Value, bindings: &Bindings, field: &str) -> Result<Value, Failure> {
+    jsonata::evaluate_field(field, template, bindings).map_err(jsonata_failure)
+}
+
+/// Evaluates one JSONata expression string for a field.
+fn evaluate_jsonata(expression: &str, bindings: &Bindings, field: &str) -> Result<Value, Failure> {
+    evaluate_jsonata_template(&Value::String(expression.to_owned()), bindings, field)
+}
+
+/// The failure for a JSONata result of the wrong type for its field.
+fn unexpected_type(field: &str, expression: &str, expected: &str, actual: &Value) -> Failure {
+    jsonata_failure(jsonata::unexpected_type_error(field, expression, expected, actual))
+}
+
+/// The data flow of one state attempt.
+#[derive(Clone, Copy)]
+struct DataFlow<'a> {
+    state: &'a State,
+    raw_input: &'a Value,
+    context: &'a Value,
+    variables: &'a Variables,
+}
+
+impl<'a> DataFlow<'a> {
+    fn scope<'s>(&'s self, data: &'s Value) -> Scope<'s> {
+        Scope {
+            data,
+            context: self.context,
+            variables: self.variables,
+        }
+    }
+
+    fn jsonata_states(&self, result: Option<&Value>) -> Value {
+        let mut states = Map::new();
+        states.insert("input".into(), self.raw_input.clone());
+        states.insert("context".into(), self.context.clone());
+        if let Some(result) = result {
+            states.insert("result".into(), result.clone());
+        }
+        Value::Object(states)
+    }
+
+    fn is_jsonata(&self) -> bool {
+        self.state.query_language == QueryLanguage::Jsonata
+    }
+
+    /// JSONPath InputPath.
+    fn effective_input(&self) -> Result<Value, Failure> {
+        match &self.state.input_path {
+            None => Ok(Value::Object(Map::new())),
+            Some(path) if path.is_root() => Ok(self.raw_input.clone()),
+            Some(path) => self
+                .scope(self.raw_input)
+                .lookup(path)
+                .map_err(|e| Failure::runtime(format!("Invalid path '{path}' : {e}"))),
+        }
+    }
+
+    /// The payload for Task/Parallel: Parameters (JSONPath) or Arguments (JSONata).
+    fn payload(&self, parameters: Option<&Template>, arguments: Option<&Value>) -> Result<Value, Failure> {
+        if self.is_jsonata() {
+            match arguments {
+                Some(arguments) => {
+                    let states = self.jsonata_states(None);
+                    let bindings = Bindings {
+                        states: &states,
+                        variables: self.variables,
+                    };
+                    evaluate_jsonata_template(arguments, &bindings, "Arguments")
+                }
+                None => Ok(self.raw_input.clone()),
+            }
+        } else {
+            let input = self.effective_input()?;
+            match parameters {
+                Some(parameters) => parameters.evaluate(&self.scope(&input)),
+                None => Ok(input),
+            }
+        }
+    }
+
+    /// Applies result handling, Assign and output processing; `result` is the state's result
+    /// (`None` for states without one), `result_path` its ResultPath when the state has one.
+    fn finish(
+        &self,
+        result: Option<Value>,
+        result_path: Option<&OptionalPath>,
+        next: Option<String>,
+    ) -> Result<Step, Failure> {
+        self.finish_with(result, result_path, next, self.state.assign.as_ref(), self.state.output.as_ref())
+    }
+
+    fn finish_with(
+        &self,
+        result: Option<Value>,
+        result_path: Option<&OptionalPath>,
+        next: Option<String>,
+        assign: Option<&Payload>,
+        output_template: Option<&Value>,
+    ) -> Result<Step, Failure> {
+        if self.is_jsonata() {
+            let states = self.jsonata_states(result.as_ref());
+            let bindings = Bindings {
+                states: &states,
+                variables: self.variables,
+            };
+            let assigned = assign_jsonata(assign, &bindings)?;
+            let output = match output_template {
+                Some(template) => evaluate_jsonata_template(template, &bindings, "Output")?,
+                None => result.unwrap_or_else(|| self.raw_input.clone()),
+            };
+            return Ok(Step { output, next, assigned });
+        }
+        let handling = handling(self.state);
+        let effective_input = self.effective_input()?;
+        let (combined, assigned) = match result {
+            Some(result) => {
+                let result = match handling.and_then(|h| h.result_selector.as_ref()) {
+                    Some(selector) => selector.evaluate(&self.scope(&result))?,
+                    None => result,
+                };
+                let assigned = assign_jsonpath(assign, &self.scope(&result))?;
+                let combined = match result_path {
+                    Some(result_path) => apply_result_path(result_path, self.raw_input, result)?,
+                    None => result,
+                };
+                (combined, assigned)
+            }
+            None => {
+                let assigned = assign_jsonpath(assign, &self.scope(&effective_input))?;
+                (effective_input, assigned)
+            }
+        };
+        let output = match &self.state.output_path {
+            None => Value::Object(Map::new()),
+            Some(path) if path.is_root() => combined,
+            Some(path) => self
+                .scope(&combined)
+                .lookup(path)
+                .map_err(|e| Failure::runtime(format!("Invalid path '{path}' : {e}")))?,
+        };
+        Ok(Step { output, next, assigned })
+    }
+
+    fn choose(&self, choice: &crate::states::choice::Choice) -> Result<Step, Failure> {
+        let input = if self.is_jsonata() {
+            self.raw_input.clone()
+        } else {
+            self.effective_input()?
+        };
+        for rule in &choice.rules {
+            let matched = match &rule.condition {
+                crate::states::choice::Condition::Jsonata(condition) => {
+                    let value = match condition {
+                        Value::String(expression) => {
+                            let states = self.jsonata_states(None);
+                            let bindings = Bindings {
+                                states: &states,
+                                variables: self.variables,
+                            };
+                            evaluate_jsonata(expression, &bindings, "Condition")?
+                        }
+                        other => other.clone(),
+                    };
+                    match value {
+                        Value::Bool(b) => b,
+                        other => {
+                            let expression = condition.as_str().unwrap_or_default();
+                            return Err(unexpected_type("Condition", expression, "boolean", &other));
+                        }
+                    }
+                }
+                condition => condition.evaluate(&self.scope(&input))?,
+            };
+            if matched {
+                let assign = rule.assign.as_ref().or(self.state.assign.as_ref());
+                let output = rule.output.as_ref().or(self.state.output.as_ref());
+                return self.finish_with(None, None, Some(rule.next.clone()), assign, output);
+            }
+        }
+        match &choice.default {
+            Some(default) => self.finish(None, None, Some(default.clone())),
+            None => Err(Failure::about_state(
+                names::NO_CHOICE_MATCHED,
+                "No Choice Rule matched the input and there is no Default",
+            )),
+        }
+    }
+
+    fn fail(&self, fail: &crate::states::fail::Fail) -> Result<Failure, Failure> {
+        let resolve = |expr: Option<&Expr<String>>, field: &str| -> Result<Option<String>, Failure> {
+            match expr {
+                None => Ok(None),
+                Some(Expr::Literal(s)) => Ok(Some(s.clone())),
+                Some(Expr::Dynamic(template)) => match template.evaluate(&self.scope(self.raw_input))? {
+                    Value::String(s) => Ok(Some(s)),
+                    other => Ok(Some(other.to_string())),
+                },
+                Some(Expr::Jsonata(expression)) => {
+                    let states = self.jsonata_states(None);
+                    let bindings = Bindings {
+                        states: &states,
+                        variables: self.variables,
+                    };
+                    match evaluate_jsonata(expression, &bindings, field)? {
+                        Value::String(s) => Ok(Some(s)),
+                        other => Err(unexpected_type(field, expression, "string", &other)),
+                    }
+                }
+            }
+        };
+        Ok(Failure {
+            error: resolve(fail.error.as_ref(), "Error")?,
+            cause: resolve(fail.cause.as_ref(), "Cause")?,
+            about_state: false,
+        })
+    }
+
+    fn wait_target(&self, until: &WaitFor) -> Result<WaitTarget, Failure> {
+        let input = if self.is_jsonata() {
+            self.raw_input.clone()
+        } else {
+            self.effective_input()?
+        };
+        match until {
+            WaitFor::Seconds(Expr::Literal(s)) => Ok(WaitTarget::Duration(Duration::from_secs(*s))),
+            WaitFor::Seconds(Expr::Dynamic(template)) => {
+                let value = template.evaluate(&self.scope(&input))?;
+                wait::seconds_from_path(&template_source(template), &value)
+            }
+            WaitFor::Seconds(Expr::Jsonata(expression)) => {
+                wait::seconds_from_jsonata(&self.jsonata_value(expression, "Seconds")?)
+            }
+            WaitFor::Timestamp(Expr::Literal(t)) => wait::timestamp_from_jsonata(&Value::String(t.clone())),
+            WaitFor::Timestamp(Expr::Dynamic(template)) => {
+                let value = template.evaluate(&self.scope(&input))?;
+                wait::timestamp_from_path(&template_source(template), &value)
+            }
+            WaitFor::Timestamp(Expr::Jsonata(expression)) => {
+                wait::timestamp_from_jsonata(&self.jsonata_value(expression, "Timestamp")?)
+            }
+        }
+    }
+
+    fn jsonata_value(&self, expression: &str, field: &str) -> Result<Value, Failure> {
+        let states = self.jsonata_states(None);
+        let bindings = Bindings {
+            states: &states,
+            variables: self.variables,
+        };
+        evaluate_jsonata(expression, &bindings, field)
+    }
+
+    /// A timeout-like field in seconds.
+    fn seconds(&self, expr: Option<&Expr<u64>>, field: &str) -> Result<Option<u64>, Failure> {
+        self.count(expr, field)
+    }
+
+    /// A non-negative integer field (MaxConcurrency, ToleratedFailureCount, TimeoutSeconds).
+    fn count(&self, expr: Option<&Expr<u64>>, field: &str) -> Result<Option<u64>, Failure> {
+        match expr {
+            None => Ok(None),
+            Some(Expr::Literal(n)) => Ok(Some(*n)),
+            Some(Expr::Dynamic(template)) => {
+                let input = self.effective_input()?;
+                let value = template.evaluate(&self.scope(&input))?;
+                value.as_u64().map(Some).ok_or_else(|| {
+                    Failure::runtime(format!(
+                        "The {field}Path field refers to value \"{value}\" which is not a valid integer: {}",
+                        template_source(template)
+                    ))
+                })
+            }
+            Some(Expr::Jsonata(expression)) => {
+                let value = self.jsonata_value(expression, field)?;
+                value
+                    .as_u64()
+                    .map(Some)
+                    .ok_or_else(|| unexpected_type(field, expression, "integer", &value))
+            }
+        }
+    }
+
+    fn percentage(&self, expr: Option<&Expr<f64>>, field: &str) -> Result<Option<f64>, Failure> {
+        let value = match expr {
+            None => return Ok(None),
+            Some(Expr::Literal(p)) => return Ok(Some(*p)),
+            Some(Expr::Dynamic(template)) => {
+                let input = self.effective_input()?;
+                template.evaluate(&self.scope(&input))?
+            }
+            Some(Expr::Jsonata(expression)) => self.jsonata_value(expression, field)?,
+        };
+        value
+            .as_f64()
+            .filter(|p| (0.0..=100.0).contains(p))
+            .map(Some)
+            .ok_or_else(|| {
+                Failure::runtime(format!(
+                    "The {field} field refers to value \"{value}\" which is not a valid percentage"
+                ))
+            })
+    }
+
+    fn map_items(&self, map: &MapState, input: &Value) -> Result<Vec<Value>, Failure> {
+        let (value, source) = match &map.items {
+            None if self.is_jsonata() => (self.raw_input.clone(), None),
+            None => (input.clone(), None),
+            Some(Expr::Literal(v)) => (v.clone(), None),
+            Some(Expr::Dynamic(template)) => (template.evaluate(&self.scope(input))?, None),
+            Some(Expr::Jsonata(expression)) => {
+                (self.jsonata_value(expression, "Items")?, Some(expression.as_str()))
+            }
+        };
+        match value {
+            Value::Array(items) => Ok(items),
+            other => Err(match source {
+                Some(expression) => unexpected_type("Items", expression, "array", &other),
+                None => Failure::runtime(format!(
+                    "Unable to apply ItemsPath: the value is not an array but {}: {other}",
+                    jsonata::type_name(&other)
+                )),
+            }),
+        }
+    }
+
+    /// The input of one iteration: ItemSelector (with `$$.Map.Item`) or the item itself.
+    fn select_item(&self, map: &MapState, input: &Value, index: usize, item: &Value) -> Result<Value, Failure> {
+        if map.item_selector.is_none() && map.item_selector_jsonata.is_none() {
+            return Ok(item.clone());
+        }
+        let mut context = self.context.clone();
+        if context.is_null() {
+            context = Value::Object(Map::new());
+        }
+        if let Value::Object(fields) = &mut context {
+            fields.insert("Map".into(), json!({"Item": {"Index": index, "Value": item}}));
+        }
+        match (&map.item_selector, &map.item_selector_jsonata) {
+            (Some(selector), _) => selector.evaluate(&Scope {
+                data: input,
+                context: &context,
+                variables: self.variables,
+            }),
+            (None, Some(selector)) => {
+                let mut states = Map::new();
+                states.insert("input".into(), self.raw_input.clone());
+                states.insert("context".into(), context);
+                let states = Value::Object(states);
+                let bindings = Bindings {
+                    states: &states,
+                    variables: self.variables,
+                };
+                evaluate_jsonata_template(selector, &bindings, "ItemSelector")
+            }
+            (None, None) => Ok(item.clone()),
+        }
+    }
+}
+
+fn template_source(template: &Template) -> String {
+    match template {
+        Template::Path { path, .. } => path.as_str().to_owned(),
+        Template::Call { call, .. } => call.name.clone(),
+        _ => String::new(),
+    }
+}

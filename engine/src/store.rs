@@ -1,0 +1,471 @@
+//! Persistence: the [`HistoryStore`] trait, an in-memory store and a SQLite store.
+//!
+//! Besides state machines, executions and their history events, a store keeps *step records*:
+//! for each state that finished (succeeded, or failed into a Catch), its output, where it went
+//! and what it assigned. Resuming after a restart and redriving replay an execution through
+//! these records, so that finished work is not done twice.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::history::HistoryEvent;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The status of an execution, as DescribeExecution names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+    PendingRedrive,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+            ExecutionStatus::PendingRedrive => "PENDING_REDRIVE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "RUNNING" => ExecutionStatus::Running,
+            "SUCCEEDED" => ExecutionStatus::Succeeded,
+            "FAILED" => ExecutionStatus::Failed,
+            "TIMED_OUT" => ExecutionStatus::TimedOut,
+            "ABORTED" => ExecutionStatus::Aborted,
+            "PENDING_REDRIVE" => ExecutionStatus::PendingRedrive,
+            _ => return None,
+        })
+    }
+
+    /// Whether the execution has ended.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, ExecutionStatus::Running | ExecutionStatus::PendingRedrive)
+    }
+}
+
+impl std::fmt::Display for ExecutionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A registered state machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateMachineRecord {
+    pub arn: String,
+    pub name: String,
+    /// The definition text as registered.
+    pub definition: String,
+    pub role_arn: String,
+    pub creation_date: DateTime<Utc>,
+}
+
+/// An execution as DescribeExecution shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    pub status: ExecutionStatus,
+    /// The input as JSON text.
+    pub input: String,
+    /// The output as JSON text (SUCCEEDED only).
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub start_date: DateTime<Utc>,
+    pub stop_date: Option<DateTime<Utc>>,
+    pub redrive_count: u32,
+    pub redrive_date: Option<DateTime<Utc>>,
+}
+
+/// What a finished state produced, for replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub output: Value,
+    /// The next state, or `None` when the state ended its machine.
+    pub next: Option<String>,
+    /// Variables the state assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned: Option<Map<String, Value>>,
+}
+
+/// Where executions and their history live. Implementations are called from async tasks and
+/// must be quick (SQLite on a local disk is).
+pub trait HistoryStore: Send + Sync {
+    fn put_state_machine(&self, record: &StateMachineRecord) -> Result<(), StoreError>;
+    fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError>;
+    /// Inserts or replaces an execution.
+    fn put_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError>;
+    fn execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError>;
+    /// Executions, newest first, optionally of one state machine.
+    fn executions(&self, state_machine_arn: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError>;
+    fn append_event(&self, execution_arn: &str, event: &HistoryEvent) -> Result<(), StoreError>;
+    /// Events in id order.
+    fn events(&self, execution_arn: &str) -> Result<Vec<HistoryEvent>, StoreError>;
+    fn record_step(&self, execution_arn: &str, key: &str, step: &StepRecord) -> Result<(), StoreError>;
+    fn steps(&self, execution_arn: &str) -> Result<HashMap<String, StepRecord>, StoreError>;
+}
+
+/// Everything in memory (lost at exit).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<MemoryInner>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryInner {
+    state_machines: Vec<StateMachineRecord>,
+    executions: Vec<ExecutionRecord>,
+    events: HashMap<String, Vec<HistoryEvent>>,
+    steps: HashMap<String, HashMap<String, StepRecord>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl HistoryStore for MemoryStore {
+    fn put_state_machine(&self, record: &StateMachineRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.state_machines.retain(|s| s.arn != record.arn);
+        inner.state_machines.push(record.clone());
+        Ok(())
+    }
+
+    fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
+        Ok(self.lock().state_machines.clone())
+    }
+
+    fn put_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        match inner
+            .executions
+            .iter_mut()
+            .find(|e| e.execution_arn == record.execution_arn)
+        {
+            Some(existing) => *existing = record.clone(),
+            None => inner.executions.push(record.clone()),
+        }
+        Ok(())
+    }
+
+    fn execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .executions
+            .iter()
+            .find(|e| e.execution_arn == execution_arn)
+            .cloned())
+    }
+
+    fn executions(&self, state_machine_arn: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .executions
+            .iter()
+            .rev()
+            .filter(|e| state_machine_arn.is_none_or(|arn| e.state_machine_arn == arn))
+            .cloned()
+            .collect())
+    }
+
+    fn append_event(&self, execution_arn: &str, event: &HistoryEvent) -> Result<(), StoreError> {
+        self.lock()
+            .events
+            .entry(execution_arn.to_owned())
+            .or_default()
+            .push(event.clone());
+        Ok(())
+    }
+
+    fn events(&self, execution_arn: &str) -> Result<Vec<HistoryEvent>, StoreError> {
+        let mut events = self
+            .lock()
+            .events
+            .get(execution_arn)
+            .cloned()
+            .unwrap_or_default();
+        events.sort_by_key(|e| e.id);
+        Ok(events)
+    }
+
+    fn record_step(&self, execution_arn: &str, key: &str, step: &StepRecord) -> Result<(), StoreError> {
+        self.lock()
+            .steps
+            .entry(execution_arn.to_owned())
+            .or_default()
+            .insert(key.to_owned(), step.clone());
+        Ok(())
+    }
+
+    fn steps(&self, execution_arn: &str) -> Result<HashMap<String, StepRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .steps
+            .get(execution_arn)
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+/// SQLite, in WAL mode: every event is committed as it is appended, so a killed process loses
+/// nothing that was reported.
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS state_machines (
+    arn TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS executions (
+    arn TEXT PRIMARY KEY, state_machine_arn TEXT NOT NULL, seq INTEGER NOT NULL, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (state_machine_arn, seq);
+CREATE TABLE IF NOT EXISTS events (
+    execution_arn TEXT NOT NULL, id INTEGER NOT NULL, event TEXT NOT NULL,
+    PRIMARY KEY (execution_arn, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS steps (
+    execution_arn TEXT NOT NULL, key TEXT NOT NULL, step TEXT NOT NULL,
+    PRIMARY KEY (execution_arn, key)) WITHOUT ROWID;
+";
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) a database file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        SqliteStore::with_connection(Connection::open(path)?)
+    }
+
+    /// A private in-memory database (for tests and benchmarks).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        SqliteStore::with_connection(Connection::open_in_memory()?)
+    }
+
+    fn with_connection(connection: Connection) -> Result<Self, StoreError> {
+        // WAL with synchronous=NORMAL: a commit survives a process crash (it is in the WAL
+        // file); only an OS crash can lose the last commits.
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(SqliteStore {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl HistoryStore for SqliteStore {
+    fn put_state_machine(&self, record: &StateMachineRecord) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO state_machines (arn, record) VALUES (?1, ?2)",
+            params![record.arn, to_json(record)?],
+        )?;
+        Ok(())
+    }
+
+    fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached("SELECT record FROM state_machines ORDER BY rowid")?;
+        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|r| from_json(&r?)).collect()
+    }
+
+    fn put_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError> {
+        let connection = self.lock();
+        let updated = connection
+            .prepare_cached("UPDATE executions SET record = ?2 WHERE arn = ?1")?
+            .execute(params![record.execution_arn, to_json(record)?])?;
+        if updated == 0 {
+            connection
+                .prepare_cached(
+                    "INSERT INTO executions (arn, state_machine_arn, seq, record)
+                     VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?3)",
+                )?
+                .execute(params![
+                    record.execution_arn,
+                    record.state_machine_arn,
+                    to_json(record)?
+                ])?;
+        }
+        Ok(())
+    }
+
+    fn execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        let connection = self.lock();
+        let text: Option<String> = connection
+            .prepare_cached("SELECT record FROM executions WHERE arn = ?1")?
+            .query_row(params![execution_arn], |row| row.get(0))
+            .optional()?;
+        text.map(|t| from_json(&t)).transpose()
+    }
+
+    fn executions(&self, state_machine_arn: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT record FROM executions WHERE ?1 IS NULL OR state_machine_arn = ?1 ORDER BY seq DESC",
+        )?;
+        let rows = statement.query_map(params![state_machine_arn], |row| row.get::<_, String>(0))?;
+        rows.map(|r| from_json(&r?)).collect()
+    }
+
+    fn append_event(&self, execution_arn: &str, event: &HistoryEvent) -> Result<(), StoreError> {
+        self.lock()
+            .prepare_cached("INSERT INTO events (execution_arn, id, event) VALUES (?1, ?2, ?3)")?
+            .execute(params![execution_arn, event.id as i64, to_json(event)?])?;
+        Ok(())
+    }
+
+    fn events(&self, execution_arn: &str) -> Result<Vec<HistoryEvent>, StoreError> {
+        let connection = self.lock();
+        let mut statement =
+            connection.prepare_cached("SELECT event FROM events WHERE execution_arn = ?1 ORDER BY id")?;
+        let rows = statement.query_map(params![execution_arn], |row| row.get::<_, String>(0))?;
+        rows.map(|r| from_json(&r?)).collect()
+    }
+
+    fn record_step(&self, execution_arn: &str, key: &str, step: &StepRecord) -> Result<(), StoreError> {
+        self.lock()
+            .prepare_cached("INSERT OR REPLACE INTO steps (execution_arn, key, step) VALUES (?1, ?2, ?3)")?
+            .execute(params![execution_arn, key, to_json(step)?])?;
+        Ok(())
+    }
+
+    fn steps(&self, execution_arn: &str) -> Result<HashMap<String, StepRecord>, StoreError> {
+        let connection = self.lock();
+        let mut statement =
+            connection.prepare_cached("SELECT key, step FROM steps WHERE execution_arn = ?1")?;
+        let rows = statement.query_map(params![execution_arn], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        rows.map(|r| {
+            let (key, step) = r?;
+            Ok((key, from_json(&step)?))
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::EventType;
+    use serde_json::json;
+
+    fn exercise(store: &dyn HistoryStore) {
+        let record = ExecutionRecord {
+            execution_arn: "arn:e1".into(),
+            state_machine_arn: "arn:sm".into(),
+            name: "e1".into(),
+            status: ExecutionStatus::Running,
+            input: "{}".into(),
+            output: None,
+            error: None,
+            cause: None,
+            start_date: Utc::now(),
+            stop_date: None,
+            redrive_count: 0,
+            redrive_date: None,
+        };
+        store.put_execution(&record).unwrap();
+        let mut second = record.clone();
+        second.execution_arn = "arn:e2".into();
+        store.put_execution(&second).unwrap();
+        let mut done = record.clone();
+        done.status = ExecutionStatus::Succeeded;
+        store.put_execution(&done).unwrap();
+        assert_eq!(store.execution("arn:e1").unwrap().unwrap().status, ExecutionStatus::Succeeded);
+        let listed: Vec<String> = store
+            .executions(Some("arn:sm"))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.execution_arn)
+            .collect();
+        assert_eq!(listed, vec!["arn:e2", "arn:e1"]);
+        for id in [2, 1] {
+            let mut details = Map::new();
+            details.insert("executionStartedEventDetails".into(), json!({"input": "{}"}));
+            store
+                .append_event(
+                    "arn:e1",
+                    &HistoryEvent {
+                        timestamp: Utc::now(),
+                        event_type: EventType::new("ExecutionStarted"),
+                        id,
+                        previous_event_id: id - 1,
+                        details,
+                    },
+                )
+                .unwrap();
+        }
+        let ids: Vec<u64> = store.events("arn:e1").unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec![1, 2]);
+        let step = StepRecord {
+            output: json!({"a": 1}),
+            next: Some("B".into()),
+            assigned: None,
+        };
+        store.record_step("arn:e1", "/A#0", &step).unwrap();
+        assert_eq!(store.steps("arn:e1").unwrap()["/A#0"], step);
+    }
+
+    #[test]
+    fn memory_store_works() {
+        exercise(&MemoryStore::new());
+    }
+
+    #[test]
+    fn sqlite_store_works_and_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.db");
+        exercise(&SqliteStore::open(&path).unwrap());
+        let reopened = SqliteStore::open(&path).unwrap();
+        assert_eq!(reopened.events("arn:e1").unwrap().len(), 2);
+    }
+}
