@@ -48,9 +48,7 @@ pub struct InstantClock {
 impl InstantClock {
     /// A virtual clock starting at `start`.
     pub fn starting_at(start: DateTime<Utc>) -> Self {
-        InstantClock {
-            now: Mutex::new(start),
-        }
+        InstantClock { now: Mutex::new(start) }
     }
 
     /// A virtual clock starting at the current wall-clock time.

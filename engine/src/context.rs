@@ -22,14 +22,9 @@ pub fn format_time(time: DateTime<Utc>) -> String {
 }
 
 impl ExecutionContext {
-    /// The context object for a state; `map_item` adds `Map.Item` (inside ItemSelector).
-    pub fn for_state(
-        &self,
-        state_name: &str,
-        entered_time: DateTime<Utc>,
-        retry_count: u32,
-        map_item: Option<(usize, &Value)>,
-    ) -> Value {
+    /// The context object for a state; `retry_count` is given for states that can retry (Task,
+    /// Parallel, Map).
+    pub fn for_state(&self, state_name: &str, entered_time: DateTime<Utc>, retry_count: Option<u32>) -> Value {
         let mut context = Map::new();
         context.insert(
             "Execution".into(),
@@ -42,21 +37,15 @@ impl ExecutionContext {
                 "RedriveCount": self.redrive_count,
             }),
         );
-        context.insert(
-            "State".into(),
-            json!({
-                "EnteredTime": format_time(entered_time),
-                "Name": state_name,
-                "RetryCount": retry_count,
-            }),
-        );
-        context.insert(
-            "StateMachine".into(),
-            json!({"Id": self.state_machine_arn, "Name": self.state_machine_name}),
-        );
-        if let Some((index, value)) = map_item {
-            context.insert("Map".into(), json!({"Item": {"Index": index, "Value": value}}));
+        let mut state = json!({
+            "EnteredTime": format_time(entered_time),
+            "Name": state_name,
+        });
+        if let Some(retry_count) = retry_count {
+            state["RetryCount"] = json!(retry_count);
         }
+        context.insert("State".into(), state);
+        context.insert("StateMachine".into(), json!({"Id": self.state_machine_arn, "Name": self.state_machine_name}));
         Value::Object(context)
     }
 }

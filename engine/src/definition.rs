@@ -30,6 +30,9 @@ pub struct Definition {
     /// `TimeoutSeconds` of the whole execution.
     pub timeout_seconds: Option<u64>,
     pub machine: Machine,
+    /// Whether any field can read the context object; building it per state copies the
+    /// execution input, so the executor skips it when nothing reads it.
+    pub(crate) uses_context: bool,
     warnings: Vec<Diagnostic>,
 }
 
@@ -101,7 +104,7 @@ pub enum StateKind {
     Succeed,
     Fail(fail::Fail),
     Parallel(parallel::Parallel),
-    Map(map::Map),
+    Map(Box<map::Map>),
 }
 
 impl StateKind {
@@ -135,11 +138,7 @@ impl Definition {
     /// Parses and validates a definition given as JSON text.
     pub fn parse(text: &str) -> Result<Definition, Vec<Diagnostic>> {
         if text.trim().is_empty() {
-            return Err(vec![Diagnostic::error(
-                codes::MISSING_DESCRIPTION,
-                "The definition is empty",
-                "",
-            )]);
+            return Err(vec![Diagnostic::error(codes::MISSING_DESCRIPTION, "The definition is empty", "")]);
         }
         let value: Value = serde_json::from_str(text).map_err(|e| {
             vec![Diagnostic::error(
@@ -171,13 +170,9 @@ impl Definition {
         if has_errors(&diagnostics) {
             return Err(diagnostics);
         }
-        Ok(Definition {
-            comment,
-            query_language,
-            timeout_seconds,
-            machine,
-            warnings: diagnostics,
-        })
+        let text = value.to_string();
+        let uses_context = text.contains("$$") || text.contains("$states.context");
+        Ok(Definition { comment, query_language, timeout_seconds, machine, uses_context, warnings: diagnostics })
     }
 
     /// Warnings found while parsing (errors prevent parsing).
@@ -227,16 +222,8 @@ pub(crate) fn parse_machine(
         Some(_) => diagnostics.push(schema(format!("{location}/States"), "States must be an object")),
         None => diagnostics.push(schema(location.to_owned(), "The field 'States' is required")),
     }
-    let index: HashMap<String, usize> = states
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.clone(), i))
-        .collect();
-    let machine = Machine {
-        start_at,
-        states,
-        index,
-    };
+    let index: HashMap<String, usize> = states.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+    let machine = Machine { start_at, states, index };
     check_graph(&machine, location, diagnostics);
     machine
 }
@@ -253,16 +240,11 @@ fn check_graph(machine: &Machine, location: &str, diagnostics: &mut Vec<Diagnost
         let here = format!("{location}/States/{}", pointer_token(&state.name));
         for (target, field) in successors(state) {
             if machine.state(target).is_none() {
-                diagnostics.push(schema(
-                    format!("{here}/{field}"),
-                    format!("Missing '{field}' target: {target}"),
-                ));
+                diagnostics.push(schema(format!("{here}/{field}"), format!("Missing '{field}' target: {target}")));
             }
         }
-        has_terminal |= matches!(
-            state.transition,
-            Some(Transition::End) | None
-        ) && !matches!(state.kind, StateKind::Choice(_));
+        has_terminal |=
+            matches!(state.transition, Some(Transition::End) | None) && !matches!(state.kind, StateKind::Choice(_));
     }
     if !machine.states.is_empty() && !has_terminal {
         diagnostics.push(Diagnostic::error(
@@ -337,10 +319,7 @@ fn parse_state(
     fields.string("Comment");
     let query_language = fields.query_language().unwrap_or(inherited);
     if inherited == QueryLanguage::Jsonata && query_language == QueryLanguage::JsonPath {
-        fields.error(
-            "QueryLanguage",
-            "A state cannot use JSONPath when the state machine uses JSONata",
-        );
+        fields.error("QueryLanguage", "A state cannot use JSONPath when the state machine uses JSONata");
     }
     fields.query_language = query_language;
     let jsonpath = query_language == QueryLanguage::JsonPath;
@@ -369,16 +348,8 @@ fn parse_state(
     } else {
         (Some(Path::whole()), Some(Path::whole()))
     };
-    let assign = if matches!(type_name.as_str(), "Succeed" | "Fail") {
-        None
-    } else {
-        fields.assign("Assign")
-    };
-    let output = if !jsonpath && type_name != "Fail" {
-        fields.jsonata_template("Output")
-    } else {
-        None
-    };
+    let assign = if matches!(type_name.as_str(), "Succeed" | "Fail") { None } else { fields.assign("Assign") };
+    let output = if !jsonpath && type_name != "Fail" { fields.jsonata_template("Output") } else { None };
 
     let kind = match type_name.as_str() {
         "Pass" => StateKind::Pass(pass::Pass::parse(&mut fields)),
@@ -388,23 +359,14 @@ fn parse_state(
         "Succeed" => StateKind::Succeed,
         "Fail" => StateKind::Fail(fail::Fail::parse(&mut fields)),
         "Parallel" => StateKind::Parallel(parallel::Parallel::parse(&mut fields)),
-        "Map" => StateKind::Map(map::Map::parse(&mut fields)),
+        "Map" => StateKind::Map(Box::new(map::Map::parse(&mut fields))),
         other => {
             fields.error("Type", format!("Unknown state type '{other}'"));
             return None;
         }
     };
     fields.finish(&[]);
-    Some(State {
-        name: name.to_owned(),
-        query_language,
-        transition,
-        input_path,
-        output_path,
-        assign,
-        output,
-        kind,
-    })
+    Some(State { name: name.to_owned(), query_language, transition, input_path, output_path, assign, output, kind })
 }
 
 /// Reads the fields of one JSON object, reporting type errors and (at the end) unknown fields.
@@ -418,18 +380,8 @@ pub(crate) struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    pub(crate) fn new(
-        object: &'a Map<String, Value>,
-        location: String,
-        diagnostics: &'a mut Vec<Diagnostic>,
-    ) -> Self {
-        Fields {
-            object,
-            location,
-            diagnostics,
-            used: HashSet::new(),
-            query_language: QueryLanguage::JsonPath,
-        }
+    pub(crate) fn new(object: &'a Map<String, Value>, location: String, diagnostics: &'a mut Vec<Diagnostic>) -> Self {
+        Fields { object, location, diagnostics, used: HashSet::new(), query_language: QueryLanguage::JsonPath }
     }
 
     pub(crate) fn is_jsonata(&self) -> bool {
@@ -514,10 +466,7 @@ impl<'a> Fields<'a> {
             "JSONPath" => Some(QueryLanguage::JsonPath),
             "JSONata" => Some(QueryLanguage::Jsonata),
             other => {
-                self.error(
-                    "QueryLanguage",
-                    format!("QueryLanguage must be 'JSONPath' or 'JSONata', not '{other}'"),
-                );
+                self.error("QueryLanguage", format!("QueryLanguage must be 'JSONPath' or 'JSONata', not '{other}'"));
                 None
             }
         }
@@ -633,21 +582,16 @@ impl<'a> Fields<'a> {
 
     /// Reports every field not read by the parser and not in `extra`.
     pub(crate) fn finish(&mut self, extra: &[&str]) {
-        let unknown: Vec<&String> = self
-            .object
-            .keys()
-            .filter(|k| !self.used.contains(k.as_str()) && !extra.contains(&k.as_str()))
-            .collect();
+        let unknown: Vec<&String> =
+            self.object.keys().filter(|k| !self.used.contains(k.as_str()) && !extra.contains(&k.as_str())).collect();
         for key in unknown {
             let location = self.at(key);
             let mode = match self.query_language {
                 QueryLanguage::JsonPath => "JSONPath",
                 QueryLanguage::Jsonata => "JSONata",
             };
-            self.diagnostics.push(schema(
-                location,
-                format!("The field '{key}' is not supported here (query language {mode})"),
-            ));
+            self.diagnostics
+                .push(schema(location, format!("The field '{key}' is not supported here (query language {mode})")));
         }
     }
 }
@@ -656,10 +600,7 @@ fn check_jsonata_strings(value: &Value, location: &str, diagnostics: &mut Vec<Di
     match value {
         Value::String(s) if jsonata::is_expression(s) => {
             if let Err(e) = jsonata::check_syntax(s) {
-                diagnostics.push(schema(
-                    location.to_owned(),
-                    format!("Invalid JSONata expression {s}: {}", e.message),
-                ));
+                diagnostics.push(schema(location.to_owned(), format!("Invalid JSONata expression {s}: {}", e.message)));
             }
         }
         Value::Object(fields) => {
@@ -681,18 +622,14 @@ mod tests {
     use super::*;
 
     fn codes_and_locations(text: &str) -> Vec<(String, String)> {
-        crate::validation::validate(text)
-            .into_iter()
-            .map(|d| (d.code, d.location))
-            .collect()
+        crate::validation::validate(text).into_iter().map(|d| (d.code, d.location)).collect()
     }
 
     #[test]
     fn a_simple_definition_parses() {
-        let definition = Definition::parse(
-            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Succeed"}}}"#,
-        )
-        .unwrap();
+        let definition =
+            Definition::parse(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Succeed"}}}"#)
+                .unwrap();
         assert_eq!(definition.machine.start_at, "A");
         assert_eq!(definition.machine.states.len(), 2);
     }
@@ -713,7 +650,8 @@ mod tests {
             r#"{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","InputPath":"$.x","End":true}}}"#,
         );
         assert_eq!(found, vec![("SCHEMA_VALIDATION_FAILED".into(), "/States/A/InputPath".into())]);
-        let found = codes_and_locations(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Result":1,"Bogus":2,"End":true}}}"#);
+        let found =
+            codes_and_locations(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Result":1,"Bogus":2,"End":true}}}"#);
         assert_eq!(found, vec![("SCHEMA_VALIDATION_FAILED".into(), "/States/A/Bogus".into())]);
     }
 

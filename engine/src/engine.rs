@@ -17,9 +17,7 @@ use crate::executor::{MAX_PAYLOAD_BYTES, Run};
 use crate::history::{EventType, HistoryEvent, details};
 use crate::invoker::TaskInvoker;
 use crate::redrive;
-use crate::store::{
-    ExecutionRecord, ExecutionStatus, HistoryStore, StateMachineRecord, StepRecord, StoreError,
-};
+use crate::store::{ExecutionRecord, ExecutionStatus, HistoryStore, StateMachineRecord, StepRecord, StoreError};
 use crate::validation::Diagnostic;
 
 /// Errors of the engine API, one variant per AWS error code.
@@ -147,11 +145,7 @@ pub struct Engine {
 pub fn is_valid_name(name: &str) -> bool {
     let length = name.chars().count();
     (1..=80).contains(&length)
-        && !name.chars().any(|c| {
-            c.is_whitespace()
-                || c.is_control()
-                || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
-        })
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -170,13 +164,7 @@ impl Engine {
         for record in store.state_machines()? {
             match Definition::parse(&record.definition) {
                 Ok(definition) => {
-                    machines.insert(
-                        record.arn.clone(),
-                        Arc::new(Machine {
-                            record,
-                            definition: Arc::new(definition),
-                        }),
-                    );
+                    machines.insert(record.arn.clone(), Arc::new(Machine { record, definition: Arc::new(definition) }));
                 }
                 Err(diagnostics) => {
                     tracing::warn!(arn = %record.arn, ?diagnostics, "a stored state machine no longer validates");
@@ -200,10 +188,7 @@ impl Engine {
 
     /// The ARN a state machine called `name` gets.
     pub fn state_machine_arn(&self, name: &str) -> String {
-        format!(
-            "arn:aws:states:{}:{}:stateMachine:{name}",
-            self.inner.config.region, self.inner.config.account_id
-        )
+        format!("arn:aws:states:{}:{}:stateMachine:{name}", self.inner.config.region, self.inner.config.account_id)
     }
 
     /// Creates a state machine (idempotent when the same definition and role are given again).
@@ -242,13 +227,7 @@ impl Engine {
             .machines
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                record.arn.clone(),
-                Arc::new(Machine {
-                    record,
-                    definition: Arc::new(definition),
-                }),
-            );
+            .insert(record.arn.clone(), Arc::new(Machine { record, definition: Arc::new(definition) }));
         Ok(())
     }
 
@@ -266,12 +245,7 @@ impl Engine {
     }
 
     fn machine(&self, arn: &str) -> Option<Arc<Machine>> {
-        self.inner
-            .machines
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(arn)
-            .cloned()
+        self.inner.machines.read().unwrap_or_else(|p| p.into_inner()).get(arn).cloned()
     }
 
     /// Status changes of every execution (started, redriven, ended).
@@ -295,9 +269,7 @@ impl Engine {
         }
         let input_text = input.unwrap_or("{}");
         if input_text.len() > MAX_PAYLOAD_BYTES {
-            return Err(EngineError::InvalidExecutionInput(
-                "the input exceeds the 262144-byte limit".to_owned(),
-            ));
+            return Err(EngineError::InvalidExecutionInput("the input exceeds the 262144-byte limit".to_owned()));
         }
         let input_value: Value = serde_json::from_str(input_text)
             .map_err(|e| EngineError::InvalidExecutionInput(format!("the input is not valid JSON: {e}")))?;
@@ -308,10 +280,7 @@ impl Engine {
         if let Some(existing) = self.inner.store.execution(&execution_arn)? {
             // AWS: the same name and input while still running is idempotent.
             if existing.status == ExecutionStatus::Running && existing.input == input_text {
-                return Ok(StartedExecution {
-                    execution_arn,
-                    start_date: existing.start_date,
-                });
+                return Ok(StartedExecution { execution_arn, start_date: existing.start_date });
             }
             return Err(EngineError::ExecutionAlreadyExists(execution_arn));
         }
@@ -346,10 +315,7 @@ impl Engine {
             }),
         );
         self.spawn(run, record, input_value, started, permit);
-        Ok(StartedExecution {
-            execution_arn,
-            start_date,
-        })
+        Ok(StartedExecution { execution_arn, start_date })
     }
 
     fn make_run(
@@ -372,7 +338,6 @@ impl Engine {
         };
         Run::new(
             Arc::clone(&machine.definition),
-            &machine.record.definition,
             context,
             Arc::clone(&self.inner.invoker),
             Arc::clone(&self.inner.clock),
@@ -382,26 +347,11 @@ impl Engine {
         )
     }
 
-    fn spawn(
-        &self,
-        run: Run,
-        record: ExecutionRecord,
-        input: Value,
-        previous: u64,
-        permit: OwnedSemaphorePermit,
-    ) {
+    fn spawn(&self, run: Run, record: ExecutionRecord, input: Value, previous: u64, permit: OwnedSemaphorePermit) {
         let (stop_tx, stop_rx) = watch::channel(None);
         let (done_tx, done_rx) = watch::channel(false);
-        lock(&self.inner.running).insert(
-            record.execution_arn.clone(),
-            Running {
-                stop: stop_tx,
-                done: done_rx,
-            },
-        );
-        let _ = self.inner.changes.send(StatusChange {
-            execution: record.clone(),
-        });
+        lock(&self.inner.running).insert(record.execution_arn.clone(), Running { stop: stop_tx, done: done_rx });
+        let _ = self.inner.changes.send(StatusChange { execution: record.clone() });
         let inner = Arc::clone(&self.inner);
         let timeout = run.definition.timeout_seconds;
         tokio::spawn(async move {
@@ -443,10 +393,7 @@ impl Engine {
             .filter(|e| status.is_none_or(|s| e.status == s))
             .collect();
         let (items, next_token) = page(all, max_results, next_token)?;
-        Ok(ExecutionPage {
-            executions: items,
-            next_token,
-        })
+        Ok(ExecutionPage { executions: items, next_token })
     }
 
     /// GetExecutionHistory.
@@ -487,10 +434,7 @@ impl Engine {
         match done {
             Some(mut done) => {
                 let _ = done.wait_for(|d| *d).await;
-                Ok(self
-                    .describe_execution(execution_arn)?
-                    .stop_date
-                    .unwrap_or_else(|| self.inner.clock.now()))
+                Ok(self.describe_execution(execution_arn)?.stop_date.unwrap_or_else(|| self.inner.clock.now()))
             }
             None => Ok(record.stop_date.unwrap_or_else(|| self.inner.clock.now())),
         }
@@ -498,9 +442,7 @@ impl Engine {
 
     /// Waits until an execution has ended and returns it.
     pub async fn wait_for_completion(&self, execution_arn: &str) -> Result<ExecutionRecord, EngineError> {
-        let done = lock(&self.inner.running)
-            .get(execution_arn)
-            .map(|r| r.done.clone());
+        let done = lock(&self.inner.running).get(execution_arn).map(|r| r.done.clone());
         if let Some(mut done) = done {
             let _ = done.wait_for(|d| *d).await;
         }
@@ -530,16 +472,13 @@ impl Engine {
         record.error = None;
         record.cause = None;
         self.inner.store.put_execution(&record)?;
-        let input: Value = serde_json::from_str(&record.input)
-            .map_err(|e| EngineError::Store(StoreError::Corrupt(e.to_string())))?;
+        let input: Value =
+            serde_json::from_str(&record.input).map_err(|e| EngineError::Store(StoreError::Corrupt(e.to_string())))?;
         let last = events.last().map_or(0, |e| e.id);
         let replay = self.inner.store.steps(execution_arn)?;
         let run = self.make_run(&machine, &record, input.clone(), replay, last);
-        let redriven = run.emit(
-            last,
-            EventType::new("ExecutionRedriven"),
-            Some(json!({"redriveCount": record.redrive_count})),
-        );
+        let redriven =
+            run.emit(last, EventType::new("ExecutionRedriven"), Some(json!({"redriveCount": record.redrive_count})));
         self.spawn(run, record, input, redriven, permit);
         Ok(now)
     }
@@ -656,11 +595,7 @@ async fn drive(
                 )
             } else {
                 record.output = Some(text.clone());
-                (
-                    ExecutionStatus::Succeeded,
-                    "ExecutionSucceeded",
-                    (details::payload("output", text), last),
-                )
+                (ExecutionStatus::Succeeded, "ExecutionSucceeded", (details::payload("output", text), last))
             }
         }
         Ending::Finished(Err(failure), last) => {

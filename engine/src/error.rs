@@ -30,11 +30,7 @@ pub struct Failure {
 impl Failure {
     /// A failure with an error name and a cause, e.g. from a task.
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        Failure {
-            error: Some(error.into()),
-            cause: Some(cause.into()),
-            about_state: false,
-        }
+        Failure { error: Some(error.into()), cause: Some(cause.into()), about_state: false }
     }
 
     /// A `States.Runtime` failure about the current state (never caught by Catch).
@@ -44,11 +40,7 @@ impl Failure {
 
     /// A failure about the current state with the given error name.
     pub fn about_state(error: &str, cause: impl Into<String>) -> Self {
-        Failure {
-            error: Some(error.to_owned()),
-            cause: Some(cause.into()),
-            about_state: true,
-        }
+        Failure { error: Some(error.to_owned()), cause: Some(cause.into()), about_state: true }
     }
 
     /// Adds AWS's state prefix to the cause when the failure is about the state.

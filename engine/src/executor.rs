@@ -15,8 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::clock::Clock;
 use crate::context::ExecutionContext;
 use crate::definition::{
-    Definition, Expr, Machine, OptionalPath, Payload, QueryLanguage, ResultHandling, State,
-    StateKind, Transition,
+    Definition, Expr, Machine, OptionalPath, Payload, QueryLanguage, ResultHandling, State, StateKind, Transition,
 };
 use crate::error::{Failure, names};
 use crate::history::{EventType, HistoryEvent, details};
@@ -74,7 +73,6 @@ type BoxedOutcome<'a> = Pin<Box<dyn Future<Output = MachineOutcome> + Send + 'a>
 impl Run {
     pub fn new(
         definition: Arc<Definition>,
-        definition_text: &str,
         context: ExecutionContext,
         invoker: Arc<dyn TaskInvoker>,
         clock: Arc<dyn Clock>,
@@ -83,9 +81,8 @@ impl Run {
         last_event_id: u64,
     ) -> Self {
         Run {
+            uses_context: definition.uses_context,
             definition,
-            // Building the context object copies the execution input; skip it when unused.
-            uses_context: definition_text.contains("$$") || definition_text.contains("context"),
             context,
             invoker,
             clock,
@@ -122,17 +119,14 @@ impl Run {
 
     /// Runs the top-level machine.
     pub async fn run_top(&self, input: Value, previous: u64) -> MachineOutcome {
-        let frame = Frame {
-            key_prefix: String::new(),
-            variables: Variables::new(),
-            previous,
-        };
+        let frame = Frame { key_prefix: String::new(), variables: Variables::new(), previous };
         self.run_machine(&self.definition.machine, input, frame).await
     }
 
     fn context_for(&self, state: &State, entered: DateTime<Utc>, retry_count: u32) -> Value {
         if self.uses_context {
-            self.context.for_state(&state.name, entered, retry_count, None)
+            let retry_count = handling(state).map(|_| retry_count);
+            self.context.for_state(&state.name, entered, retry_count)
         } else {
             Value::Null
         }
@@ -164,10 +158,7 @@ impl Run {
                             continue;
                         }
                         None => {
-                            return MachineOutcome {
-                                result: Ok(data),
-                                last_event: frame.previous,
-                            };
+                            return MachineOutcome { result: Ok(data), last_event: frame.previous };
                         }
                     }
                 }
@@ -179,17 +170,10 @@ impl Run {
                     Some(details::state_entered(&state.name, data.to_string())),
                 );
                 frame.previous = entered;
-                let outcome = self
-                    .run_state(state, &data, &mut frame, entered_time, &key)
-                    .await
-                    .and_then(|step| {
-                        let text = step.output.to_string();
-                        if text.len() > MAX_PAYLOAD_BYTES {
-                            Err(data_limit_failure(&state.name))
-                        } else {
-                            Ok((step, text))
-                        }
-                    });
+                let outcome = self.run_state(state, &data, &mut frame, entered_time, &key).await.and_then(|step| {
+                    let text = step.output.to_string();
+                    if text.len() > MAX_PAYLOAD_BYTES { Err(data_limit_failure(&state.name)) } else { Ok((step, text)) }
+                });
                 let step = match outcome {
                     Ok((step, output_text)) => {
                         if !matches!(state.kind, StateKind::Fail(_)) {
@@ -212,10 +196,7 @@ impl Run {
                                 };
                             }
                             None => {
-                                return MachineOutcome {
-                                    result: Err(failure),
-                                    last_event: frame.previous,
-                                };
+                                return MachineOutcome { result: Err(failure), last_event: frame.previous };
                             }
                         }
                     }
@@ -223,11 +204,7 @@ impl Run {
                 if let Some(assigned) = &step.assigned {
                     frame.variables.extend(assigned.clone());
                 }
-                let record = StepRecord {
-                    output: step.output,
-                    next: step.next,
-                    assigned: step.assigned,
-                };
+                let record = StepRecord { output: step.output, next: step.next, assigned: step.assigned };
                 if let Err(error) = self.store.record_step(&self.context.execution_arn, &key, &record) {
                     tracing::error!(execution = %self.context.execution_arn, %error, "cannot store a step record");
                 }
@@ -235,10 +212,7 @@ impl Run {
                 match record.next {
                     Some(next) => current = next,
                     None => {
-                        return MachineOutcome {
-                            result: Ok(data),
-                            last_event: frame.previous,
-                        };
+                        return MachineOutcome { result: Ok(data), last_event: frame.previous };
                     }
                 }
             }
@@ -255,30 +229,20 @@ impl Run {
         entered_time: DateTime<Utc>,
     ) -> Option<Result<Step, Failure>> {
         let handling = handling(state)?;
-        let catcher = handling
-            .catch
-            .iter()
-            .find(|c| retry::matches(&c.error_equals, failure))?;
+        let catcher = handling.catch.iter().find(|c| retry::matches(&c.error_equals, failure))?;
         let error_output = failure.to_error_output();
         let context = self.context_for(state, entered_time, 0);
         let result = (|| {
             let (output, assigned) = match state.query_language {
                 QueryLanguage::JsonPath => {
-                    let scope = Scope {
-                        data: &error_output,
-                        context: &context,
-                        variables: &frame.variables,
-                    };
+                    let scope = Scope { data: &error_output, context: &context, variables: &frame.variables };
                     let assigned = assign_jsonpath(catcher.assign.as_ref(), &scope)?;
                     let output = apply_result_path(&catcher.result_path, raw_input, error_output.clone())?;
                     (output, assigned)
                 }
                 QueryLanguage::Jsonata => {
                     let states = json!({"input": raw_input, "context": context, "errorOutput": error_output});
-                    let bindings = Bindings {
-                        states: &states,
-                        variables: &frame.variables,
-                    };
+                    let bindings = Bindings { states: &states, variables: &frame.variables };
                     let assigned = assign_jsonata(catcher.assign.as_ref(), &bindings)?;
                     let output = match &catcher.output {
                         Some(template) => evaluate_jsonata_template(template, &bindings, "Output")?,
@@ -287,11 +251,7 @@ impl Run {
                     (output, assigned)
                 }
             };
-            Ok(Step {
-                output,
-                next: Some(catcher.next.clone()),
-                assigned,
-            })
+            Ok(Step { output, next: Some(catcher.next.clone()), assigned })
         })();
         Some(result)
     }
@@ -307,26 +267,17 @@ impl Run {
     ) -> Result<Step, Failure> {
         let Some(handling) = handling(state) else {
             let context = self.context_for(state, entered_time, 0);
-            return self
-                .attempt(state, raw_input, frame, &context, key)
-                .await;
+            return self.attempt(state, raw_input, frame, &context, 0, key).await;
         };
         let mut retries_used = vec![0u32; handling.retry.len()];
         let mut retry_count = 0;
         loop {
             let context = self.context_for(state, entered_time, retry_count);
-            let failure = match self
-                .attempt(state, raw_input, frame, &context, key)
-                .await
-            {
+            let failure = match self.attempt(state, raw_input, frame, &context, retry_count, key).await {
                 Ok(step) => return Ok(step),
                 Err(failure) => failure,
             };
-            let Some(index) = handling
-                .retry
-                .iter()
-                .position(|r| retry::matches(&r.error_equals, &failure))
-            else {
+            let Some(index) = handling.retry.iter().position(|r| retry::matches(&r.error_equals, &failure)) else {
                 return Err(failure);
             };
             let retrier = &handling.retry[index];
@@ -347,14 +298,10 @@ impl Run {
         raw_input: &Value,
         frame: &mut Frame,
         context: &Value,
+        retry_count: u32,
         key: &str,
     ) -> Result<Step, Failure> {
-        let flow = DataFlow {
-            state,
-            raw_input,
-            context,
-            variables: &frame.variables,
-        };
+        let flow = DataFlow { state, raw_input, context, variables: &frame.variables };
         let next = match &state.transition {
             Some(Transition::Next(next)) => Some(next.clone()),
             _ => None,
@@ -389,21 +336,18 @@ impl Run {
             StateKind::Task(task) => {
                 let payload = flow.payload(task.parameters.as_ref(), task.arguments.as_ref())?;
                 let timeout = flow.seconds(task.timeout_seconds.as_ref(), "TimeoutSeconds")?;
-                let result = self
-                    .invoke(task, state, payload, timeout, &mut frame.previous, context)
-                    .await?;
+                let result = self.invoke(task, state, payload, timeout, &mut frame.previous, retry_count).await?;
                 flow.finish(Some(result), Some(&task.handling.result_path), next)
             }
             StateKind::Parallel(parallel) => {
                 let payload = flow.payload(parallel.parameters.as_ref(), parallel.arguments.as_ref())?;
-                let (result, last) = self
-                    .run_parallel(parallel, payload, flow.variables, frame.previous, key)
-                    .await;
+                let (result, last) = self.run_parallel(parallel, payload, flow.variables, frame.previous, key).await;
                 frame.previous = last;
                 let result = result?;
                 flow.finish(Some(result), Some(&parallel.handling.result_path), next)
             }
             StateKind::Map(map) => {
+                let map = map.as_ref();
                 let (result, last) = self.run_map(map, &flow, frame.previous, key, &state.name).await;
                 frame.previous = last;
                 let result = result?;
@@ -419,29 +363,17 @@ impl Run {
         payload: Value,
         timeout: Option<u64>,
         previous: &mut u64,
-        context: &Value,
+        retry_count: u32,
     ) -> Result<Value, Failure> {
         let target = task.target(&payload).map_err(Failure::runtime)?;
-        let retry_count = context
-            .pointer("/State/RetryCount")
-            .and_then(Value::as_u64)
-            .unwrap_or(0) as u32;
         let region = region_of(&task.resource);
         let (scheduled_type, started_type, prefix, resource_type, resource_name) = match &target {
-            TaskTarget::LambdaFunction { .. } => (
-                "LambdaFunctionScheduled",
-                "LambdaFunctionStarted",
-                "LambdaFunction",
-                String::new(),
-                String::new(),
-            ),
-            TaskTarget::LambdaInvoke { .. } => (
-                "TaskScheduled",
-                "TaskStarted",
-                "Task",
-                "lambda".to_owned(),
-                "invoke".to_owned(),
-            ),
+            TaskTarget::LambdaFunction { .. } => {
+                ("LambdaFunctionScheduled", "LambdaFunctionStarted", "LambdaFunction", String::new(), String::new())
+            }
+            TaskTarget::LambdaInvoke { .. } => {
+                ("TaskScheduled", "TaskStarted", "Task", "lambda".to_owned(), "invoke".to_owned())
+            }
             TaskTarget::Other { resource } => {
                 let (service, action) = service_parts(resource);
                 ("TaskScheduled", "TaskStarted", "Task", service, action)
@@ -468,8 +400,8 @@ impl Run {
             d
         };
         *previous = self.emit(*previous, EventType::new(scheduled_type), Some(scheduled_detail));
-        let started_detail = (!is_lambda_function)
-            .then(|| json!({"resourceType": resource_type, "resource": resource_name}));
+        let started_detail =
+            (!is_lambda_function).then(|| json!({"resourceType": resource_type, "resource": resource_name}));
         *previous = self.emit(*previous, EventType::new(started_type), started_detail);
         let event_payload = match &target {
             TaskTarget::LambdaInvoke { .. } => task::lambda_invoke_event(&payload),
@@ -502,11 +434,7 @@ impl Run {
         };
         match outcome {
             None => {
-                let failure = Failure {
-                    error: Some(names::TIMEOUT.to_owned()),
-                    cause: None,
-                    about_state: false,
-                };
+                let failure = Failure { error: Some(names::TIMEOUT.to_owned()), cause: None, about_state: false };
                 *previous = self.emit(
                     *previous,
                     EventType::new(format!("{prefix}TimedOut")),
@@ -554,11 +482,7 @@ impl Run {
     ) -> (Result<Value, Failure>, u64) {
         let started = self.emit(previous, EventType::new("ParallelStateStarted"), None);
         let branches = parallel.branches.iter().enumerate().map(|(i, branch)| {
-            let child = Frame {
-                key_prefix: format!("{key}/{i}"),
-                variables: variables.clone(),
-                previous: started,
-            };
+            let child = Frame { key_prefix: format!("{key}/{i}"), variables: variables.clone(), previous: started };
             self.run_machine(branch, input.clone(), child)
         });
         let outcomes = futures::future::join_all(branches).await;
@@ -605,11 +529,7 @@ impl Run {
             Err(failure) => return (Err(failure), previous),
         };
         let total = items.len();
-        let started = self.emit(
-            previous,
-            EventType::new("MapStateStarted"),
-            Some(json!({"length": total})),
-        );
+        let started = self.emit(previous, EventType::new("MapStateStarted"), Some(json!({"length": total})));
         let limit = match max_concurrency {
             Some(n) if n > 0 => n as usize,
             _ => total.max(1),
@@ -628,11 +548,7 @@ impl Run {
             };
             async move {
                 let outcome = self.run_machine(&map.processor, item, child).await;
-                let kind = if outcome.result.is_ok() {
-                    "MapIterationSucceeded"
-                } else {
-                    "MapIterationFailed"
-                };
+                let kind = if outcome.result.is_ok() { "MapIterationSucceeded" } else { "MapIterationFailed" };
                 let last = self.emit(
                     outcome.last_event,
                     EventType::new(kind),
@@ -664,14 +580,11 @@ impl Run {
             }
         }
         let exceeded_count = tolerated_count.is_some_and(|c| failures as u64 > c);
-        let exceeded_percentage = tolerated_percentage
-            .is_some_and(|p| total > 0 && (failures as f64) * 100.0 / (total as f64) > p);
+        let exceeded_percentage =
+            tolerated_percentage.is_some_and(|p| total > 0 && (failures as f64) * 100.0 / (total as f64) > p);
         let both_given = tolerated_count.is_some() && tolerated_percentage.is_some();
-        let exceeded = if both_given {
-            exceeded_count && exceeded_percentage
-        } else {
-            exceeded_count || exceeded_percentage
-        };
+        let exceeded =
+            if both_given { exceeded_count && exceeded_percentage } else { exceeded_count || exceeded_percentage };
         if exceeded {
             let last = self.emit(last, EventType::new("MapStateFailed"), None);
             return (
@@ -706,12 +619,7 @@ fn data_limit_failure(state: &str) -> Failure {
 }
 
 fn region_of(resource: &str) -> String {
-    resource
-        .split(':')
-        .nth(3)
-        .filter(|r| !r.is_empty())
-        .unwrap_or("us-east-1")
-        .to_owned()
+    resource.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or("us-east-1").to_owned()
 }
 
 /// `arn:aws:states:::dynamodb:putItem` → ("dynamodb", "putItem").
@@ -728,9 +636,9 @@ fn apply_result_path(result_path: &OptionalPath, raw_input: &Value, result: Valu
     match result_path {
         None => Ok(raw_input.clone()),
         Some(path) if path.is_root() => Ok(result),
-        Some(path) => path
-            .write(raw_input.clone(), result)
-            .map_err(|e| Failure::runtime(format!("Invalid path '{path}' : {e}"))),
+        Some(path) => {
+            path.write(raw_input.clone(), result).map_err(|e| Failure::runtime(format!("Invalid path '{path}' : {e}")))
+        }
     }
 }
 
@@ -784,11 +692,7 @@ struct DataFlow<'a> {
 
 impl<'a> DataFlow<'a> {
     fn scope<'s>(&'s self, data: &'s Value) -> Scope<'s> {
-        Scope {
-            data,
-            context: self.context,
-            variables: self.variables,
-        }
+        Scope { data, context: self.context, variables: self.variables }
     }
 
     fn jsonata_states(&self, result: Option<&Value>) -> Value {
@@ -823,10 +727,7 @@ impl<'a> DataFlow<'a> {
             match arguments {
                 Some(arguments) => {
                     let states = self.jsonata_states(None);
-                    let bindings = Bindings {
-                        states: &states,
-                        variables: self.variables,
-                    };
+                    let bindings = Bindings { states: &states, variables: self.variables };
                     evaluate_jsonata_template(arguments, &bindings, "Arguments")
                 }
                 None => Ok(self.raw_input.clone()),
@@ -861,10 +762,7 @@ impl<'a> DataFlow<'a> {
     ) -> Result<Step, Failure> {
         if self.is_jsonata() {
             let states = self.jsonata_states(result.as_ref());
-            let bindings = Bindings {
-                states: &states,
-                variables: self.variables,
-            };
+            let bindings = Bindings { states: &states, variables: self.variables };
             let assigned = assign_jsonata(assign, &bindings)?;
             let output = match output_template {
                 Some(template) => evaluate_jsonata_template(template, &bindings, "Output")?,
@@ -904,21 +802,14 @@ impl<'a> DataFlow<'a> {
     }
 
     fn choose(&self, choice: &crate::states::choice::Choice) -> Result<Step, Failure> {
-        let input = if self.is_jsonata() {
-            self.raw_input.clone()
-        } else {
-            self.effective_input()?
-        };
+        let input = if self.is_jsonata() { self.raw_input.clone() } else { self.effective_input()? };
         for rule in &choice.rules {
             let matched = match &rule.condition {
                 crate::states::choice::Condition::Jsonata(condition) => {
                     let value = match condition {
                         Value::String(expression) => {
                             let states = self.jsonata_states(None);
-                            let bindings = Bindings {
-                                states: &states,
-                                variables: self.variables,
-                            };
+                            let bindings = Bindings { states: &states, variables: self.variables };
                             evaluate_jsonata(expression, &bindings, "Condition")?
                         }
                         other => other.clone(),
@@ -959,10 +850,7 @@ impl<'a> DataFlow<'a> {
                 },
                 Some(Expr::Jsonata(expression)) => {
                     let states = self.jsonata_states(None);
-                    let bindings = Bindings {
-                        states: &states,
-                        variables: self.variables,
-                    };
+                    let bindings = Bindings { states: &states, variables: self.variables };
                     match evaluate_jsonata(expression, &bindings, field)? {
                         Value::String(s) => Ok(Some(s)),
                         other => Err(unexpected_type(field, expression, "string", &other)),
@@ -978,11 +866,7 @@ impl<'a> DataFlow<'a> {
     }
 
     fn wait_target(&self, until: &WaitFor) -> Result<WaitTarget, Failure> {
-        let input = if self.is_jsonata() {
-            self.raw_input.clone()
-        } else {
-            self.effective_input()?
-        };
+        let input = if self.is_jsonata() { self.raw_input.clone() } else { self.effective_input()? };
         match until {
             WaitFor::Seconds(Expr::Literal(s)) => Ok(WaitTarget::Duration(Duration::from_secs(*s))),
             WaitFor::Seconds(Expr::Dynamic(template)) => {
@@ -1005,10 +889,7 @@ impl<'a> DataFlow<'a> {
 
     fn jsonata_value(&self, expression: &str, field: &str) -> Result<Value, Failure> {
         let states = self.jsonata_states(None);
-        let bindings = Bindings {
-            states: &states,
-            variables: self.variables,
-        };
+        let bindings = Bindings { states: &states, variables: self.variables };
         evaluate_jsonata(expression, &bindings, field)
     }
 
@@ -1025,7 +906,9 @@ impl<'a> DataFlow<'a> {
             Some(Expr::Dynamic(template)) => {
                 let input = self.effective_input()?;
                 let value = template.evaluate(&self.scope(&input))?;
-                value.as_u64().map(Some).ok_or_else(|| {
+                // AWS also accepts a string holding an integer here.
+                let number = value.as_u64().or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()));
+                number.map(Some).ok_or_else(|| {
                     Failure::runtime(format!(
                         "The {field}Path field refers to value \"{value}\" which is not a valid integer: {}",
                         template_source(template)
@@ -1034,10 +917,7 @@ impl<'a> DataFlow<'a> {
             }
             Some(Expr::Jsonata(expression)) => {
                 let value = self.jsonata_value(expression, field)?;
-                value
-                    .as_u64()
-                    .map(Some)
-                    .ok_or_else(|| unexpected_type(field, expression, "integer", &value))
+                value.as_u64().map(Some).ok_or_else(|| unexpected_type(field, expression, "integer", &value))
             }
         }
     }
@@ -1052,26 +932,23 @@ impl<'a> DataFlow<'a> {
             }
             Some(Expr::Jsonata(expression)) => self.jsonata_value(expression, field)?,
         };
-        value
-            .as_f64()
-            .filter(|p| (0.0..=100.0).contains(p))
-            .map(Some)
-            .ok_or_else(|| {
-                Failure::runtime(format!(
-                    "The {field} field refers to value \"{value}\" which is not a valid percentage"
-                ))
-            })
+        value.as_f64().filter(|p| (0.0..=100.0).contains(p)).map(Some).ok_or_else(|| {
+            Failure::runtime(format!("The {field} field refers to value \"{value}\" which is not a valid percentage"))
+        })
     }
 
     fn map_items(&self, map: &MapState, input: &Value) -> Result<Vec<Value>, Failure> {
         let (value, source) = match &map.items {
             None if self.is_jsonata() => (self.raw_input.clone(), None),
             None => (input.clone(), None),
+            Some(Expr::Literal(v)) if self.is_jsonata() => {
+                let states = self.jsonata_states(None);
+                let bindings = Bindings { states: &states, variables: self.variables };
+                (evaluate_jsonata_template(v, &bindings, "Items")?, None)
+            }
             Some(Expr::Literal(v)) => (v.clone(), None),
             Some(Expr::Dynamic(template)) => (template.evaluate(&self.scope(input))?, None),
-            Some(Expr::Jsonata(expression)) => {
-                (self.jsonata_value(expression, "Items")?, Some(expression.as_str()))
-            }
+            Some(Expr::Jsonata(expression)) => (self.jsonata_value(expression, "Items")?, Some(expression.as_str())),
         };
         match value {
             Value::Array(items) => Ok(items),
@@ -1098,20 +975,15 @@ impl<'a> DataFlow<'a> {
             fields.insert("Map".into(), json!({"Item": {"Index": index, "Value": item}}));
         }
         match (&map.item_selector, &map.item_selector_jsonata) {
-            (Some(selector), _) => selector.evaluate(&Scope {
-                data: input,
-                context: &context,
-                variables: self.variables,
-            }),
+            (Some(selector), _) => {
+                selector.evaluate(&Scope { data: input, context: &context, variables: self.variables })
+            }
             (None, Some(selector)) => {
                 let mut states = Map::new();
                 states.insert("input".into(), self.raw_input.clone());
                 states.insert("context".into(), context);
                 let states = Value::Object(states);
-                let bindings = Bindings {
-                    states: &states,
-                    variables: self.variables,
-                };
+                let bindings = Bindings { states: &states, variables: self.variables };
                 evaluate_jsonata_template(selector, &bindings, "ItemSelector")
             }
             (None, None) => Ok(item.clone()),

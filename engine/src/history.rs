@@ -36,9 +36,7 @@ impl EventType {
         let name = self.0.as_str();
         let lower_first = |s: &str| {
             let mut c = s.chars();
-            c.next()
-                .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
-                .unwrap_or_default()
+            c.next().map(|f| f.to_lowercase().collect::<String>() + c.as_str()).unwrap_or_default()
         };
         if name.ends_with("StateEntered") {
             return Some("stateEnteredEventDetails".into());
@@ -50,8 +48,13 @@ impl EventType {
             return Some(format!("{}EventDetails", lower_first(name)));
         }
         match name {
-            "LambdaFunctionStarted" | "MapStateSucceeded" | "MapStateFailed" | "MapStateAborted"
-            | "ParallelStateStarted" | "ParallelStateSucceeded" | "ParallelStateFailed"
+            "LambdaFunctionStarted"
+            | "MapStateSucceeded"
+            | "MapStateFailed"
+            | "MapStateAborted"
+            | "ParallelStateStarted"
+            | "ParallelStateSucceeded"
+            | "ParallelStateFailed"
             | "ParallelStateAborted" => None,
             _ => Some(format!("{}EventDetails", lower_first(name))),
         }
@@ -59,10 +62,7 @@ impl EventType {
 
     /// Whether this event ends an execution.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self.0.as_str(),
-            "ExecutionSucceeded" | "ExecutionFailed" | "ExecutionAborted" | "ExecutionTimedOut"
-        )
+        matches!(self.0.as_str(), "ExecutionSucceeded" | "ExecutionFailed" | "ExecutionAborted" | "ExecutionTimedOut")
     }
 }
 
@@ -89,9 +89,7 @@ pub struct HistoryEvent {
 impl HistoryEvent {
     /// The details object, if any.
     pub fn detail(&self) -> Option<&Value> {
-        self.event_type
-            .details_key()
-            .and_then(|key| self.details.get(&key))
+        self.event_type.details_key().and_then(|key| self.details.get(&key))
     }
 }
 
@@ -117,10 +115,8 @@ pub mod details {
         let mut v = payload("output", output);
         v["name"] = Value::String(name.to_owned());
         if let Some(assigned) = assigned {
-            let rendered: Map<String, Value> = assigned
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.to_string())))
-                .collect();
+            let rendered: Map<String, Value> =
+                assigned.iter().map(|(k, v)| (k.clone(), Value::String(v.to_string()))).collect();
             v["assignedVariables"] = Value::Object(rendered);
             v["assignedVariablesDetails"] = json!({"truncated": false});
         }

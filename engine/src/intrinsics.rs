@@ -133,11 +133,7 @@ pub trait PathResolver {
 impl Call {
     /// Parses `States.Name(arg, …)`.
     pub fn parse(expression: &str) -> Result<Call, IntrinsicSyntaxError> {
-        let mut parser = Parser {
-            expression,
-            chars: expression.chars().collect(),
-            pos: 0,
-        };
+        let mut parser = Parser { expression, chars: expression.chars().collect(), pos: 0 };
         let call = parser.call()?;
         parser.skip_spaces();
         if parser.pos != parser.chars.len() {
@@ -187,10 +183,7 @@ fn format(name: &str, pieces: &[String], values: Vec<Value>) -> Result<Value, In
     if placeholders != values.len() {
         return Err(fail(
             name,
-            format!(
-                "the template has {placeholders} placeholder(s) but {} argument(s) were given",
-                values.len()
-            ),
+            format!("the template has {placeholders} placeholder(s) but {} argument(s) were given", values.len()),
         ));
     }
     let mut out = pieces[0].clone();
@@ -226,8 +219,9 @@ fn apply(
             format(name, &pieces, args.collect())
         }
         Function::StringToJson => match next() {
-            Value::String(s) => serde_json::from_str(&s)
-                .map_err(|e| fail(name, format!("the argument is not valid JSON: {e}"))),
+            Value::String(s) => {
+                serde_json::from_str(&s).map_err(|e| fail(name, format!("the argument is not valid JSON: {e}")))
+            }
             other => Err(fail(name, format!("the argument must be a string, got {other}"))),
         },
         Function::JsonToString => Ok(Value::String(next().to_string())),
@@ -241,12 +235,7 @@ fn apply(
             if size <= 0 {
                 return Err(fail(name, "the chunk size must be greater than 0"));
             }
-            Ok(Value::Array(
-                array
-                    .chunks(size as usize)
-                    .map(|c| Value::Array(c.to_vec()))
-                    .collect(),
-            ))
+            Ok(Value::Array(array.chunks(size as usize).map(|c| Value::Array(c.to_vec())).collect()))
         }
         Function::ArrayContains => {
             let (array, value) = (next(), next());
@@ -301,9 +290,7 @@ fn apply(
             other => Err(fail(name, format!("the argument must be an array, got {other}"))),
         },
         Function::Base64Encode => match next() {
-            Value::String(s) => Ok(Value::String(
-                base64::engine::general_purpose::STANDARD.encode(s.as_bytes()),
-            )),
+            Value::String(s) => Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))),
             other => Err(fail(name, format!("the argument must be a string, got {other}"))),
         },
         Function::Base64Decode => match next() {
@@ -327,16 +314,9 @@ fn apply(
             let Value::String(algorithm) = algorithm else {
                 return Err(fail(name, "the algorithm must be a string"));
             };
-            hash(&data, &algorithm)
-                .map(Value::String)
-                .ok_or_else(|| {
-                    fail(
-                        name,
-                        format!(
-                            "unsupported algorithm '{algorithm}' (MD5, SHA-1, SHA-256, SHA-384, SHA-512)"
-                        ),
-                    )
-                })
+            hash(&data, &algorithm).map(Value::String).ok_or_else(|| {
+                fail(name, format!("unsupported algorithm '{algorithm}' (MD5, SHA-1, SHA-256, SHA-384, SHA-512)"))
+            })
         }
         Function::JsonMerge => {
             let (left, right, deep) = (next(), next(), next());
@@ -359,9 +339,7 @@ fn apply(
             let start = next();
             let end = next();
             let seed = args.next();
-            let start = start
-                .as_f64()
-                .ok_or_else(|| fail(name, "the start must be a number"))?;
+            let start = start.as_f64().ok_or_else(|| fail(name, "the start must be a number"))?;
             let end = end.as_f64().ok_or_else(|| fail(name, "the end must be a number"))?;
             let (start, end) = (round_half_up(start), round_half_up(end));
             if start >= end {
@@ -369,9 +347,7 @@ fn apply(
             }
             let mut rng = match seed {
                 Some(seed) => fastrand::Rng::with_seed(
-                    seed.as_f64()
-                        .ok_or_else(|| fail(name, "the seed must be a number"))? as i64
-                        as u64,
+                    seed.as_f64().ok_or_else(|| fail(name, "the seed must be a number"))? as i64 as u64,
                 ),
                 None => fastrand::Rng::new(),
             };
@@ -404,13 +380,9 @@ fn apply(
 pub fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }
@@ -442,10 +414,7 @@ struct Parser<'e> {
 
 impl Parser<'_> {
     fn error(&self, reason: impl Into<String>) -> IntrinsicSyntaxError {
-        IntrinsicSyntaxError {
-            expression: self.expression.to_owned(),
-            reason: reason.into(),
-        }
+        IntrinsicSyntaxError { expression: self.expression.to_owned(), reason: reason.into() }
     }
 
     fn peek(&self) -> Option<char> {
@@ -461,15 +430,11 @@ impl Parser<'_> {
     fn call(&mut self) -> Result<Call, IntrinsicSyntaxError> {
         self.skip_spaces();
         let start = self.pos;
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.')
-        {
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '.') {
             self.pos += 1;
         }
         let name: String = self.chars[start..self.pos].iter().collect();
-        let function = Function::from_name(&name)
-            .ok_or_else(|| self.error(format!("unknown function '{name}'")))?;
+        let function = Function::from_name(&name).ok_or_else(|| self.error(format!("unknown function '{name}'")))?;
         self.skip_spaces();
         if self.peek() != Some('(') {
             return Err(self.error(format!("expected '(' after {name}")));
@@ -508,11 +473,7 @@ impl Parser<'_> {
                 arguments.len()
             )));
         }
-        Ok(Call {
-            function,
-            name,
-            arguments,
-        })
+        Ok(Call { function, name, arguments })
     }
 
     fn argument(&mut self, format_template: bool) -> Result<Argument, IntrinsicSyntaxError> {
@@ -543,9 +504,7 @@ impl Parser<'_> {
                     self.pos += 1;
                 }
                 let text: String = self.chars[start..self.pos].iter().collect();
-                Path::parse(text.trim())
-                    .map(Argument::Path)
-                    .map_err(|e: PathSyntaxError| self.error(e.to_string()))
+                Path::parse(text.trim()).map(Argument::Path).map_err(|e: PathSyntaxError| self.error(e.to_string()))
             }
             Some('S') => self.call().map(Argument::Call),
             Some(_) => {
@@ -556,9 +515,7 @@ impl Parser<'_> {
                 let text: String = self.chars[start..self.pos].iter().collect();
                 let text = text.trim();
                 match serde_json::from_str::<Value>(text) {
-                    Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Null)) => {
-                        Ok(Argument::Literal(v))
-                    }
+                    Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Null)) => Ok(Argument::Literal(v)),
                     _ => Err(self.error(format!("invalid argument '{text}'"))),
                 }
             }
@@ -612,8 +569,7 @@ mod tests {
     struct Input(Value);
     impl PathResolver for Input {
         fn resolve(&self, path: &Path) -> Result<Value, IntrinsicError> {
-            path.select(&self.0)
-                .map_err(|e| IntrinsicError::Path(e.to_string()))
+            path.select(&self.0).map_err(|e| IntrinsicError::Path(e.to_string()))
         }
     }
 
@@ -628,27 +584,17 @@ mod tests {
             json!("a s b [1]")
         );
         assert_eq!(eval("States.MathAdd(-1.49, -1.5)", json!(null)).unwrap(), json!(-2));
-        assert_eq!(
-            eval("States.ArrayRange(0, 9, 3)", json!(null)).unwrap(),
-            json!([0, 3, 6, 9])
-        );
-        assert_eq!(
-            eval("States.StringSplit('a,,b.c', ',.')", json!(null)).unwrap(),
-            json!(["a", "b", "c"])
-        );
+        assert_eq!(eval("States.ArrayRange(0, 9, 3)", json!(null)).unwrap(), json!([0, 3, 6, 9]));
+        assert_eq!(eval("States.StringSplit('a,,b.c', ',.')", json!(null)).unwrap(), json!(["a", "b", "c"]));
         assert_eq!(
             eval("States.Hash('input data', 'SHA-1')", json!(null)).unwrap(),
             json!("aaff4a450a104cd177d28d18d74485e8cae074b7")
         );
         assert_eq!(
-            eval("States.JsonMerge(States.StringToJson('{\"a\": 1}'), $.b, false)", json!({"b": {"c": 2}}))
-                .unwrap(),
+            eval("States.JsonMerge(States.StringToJson('{\"a\": 1}'), $.b, false)", json!({"b": {"c": 2}})).unwrap(),
             json!({"a": 1, "c": 2})
         );
-        assert_eq!(
-            eval("States.ArrayUnique(States.Array(1, 1.0, 2))", json!(null)).unwrap(),
-            json!([1, 2])
-        );
+        assert_eq!(eval("States.ArrayUnique(States.Array(1, 1.0, 2))", json!(null)).unwrap(), json!([1, 2]));
         assert!(matches!(
             eval("States.ArrayGetItem(States.Array(1), 3)", json!(null)),
             Err(IntrinsicError::Failure(_))

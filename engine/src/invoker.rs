@@ -39,24 +39,14 @@ pub struct TaskError {
 
 impl TaskError {
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        TaskError {
-            error: error.into(),
-            cause: cause.into(),
-        }
+        TaskError { error: error.into(), cause: cause.into() }
     }
 
     /// The error a Lambda function reports when it raises: the error name is `errorType` and the
     /// cause is the error JSON itself, as Step Functions reports it.
     pub fn from_lambda_error(error_json: &Value) -> Self {
-        let error = error_json
-            .get("errorType")
-            .and_then(Value::as_str)
-            .unwrap_or("Lambda.Unknown")
-            .to_owned();
-        TaskError {
-            error,
-            cause: error_json.to_string(),
-        }
+        let error = error_json.get("errorType").and_then(Value::as_str).unwrap_or("Lambda.Unknown").to_owned();
+        TaskError { error, cause: error_json.to_string() }
     }
 }
 

@@ -28,15 +28,12 @@ pub mod validation;
 
 pub use clock::{Clock, InstantClock, RealClock};
 pub use definition::{Definition, QueryLanguage};
-pub use engine::{
-    Engine, EngineConfig, EngineError, ExecutionPage, HistoryPage, StartedExecution, StatusChange,
-};
+pub use engine::{Engine, EngineConfig, EngineError, ExecutionPage, HistoryPage, StartedExecution, StatusChange};
 pub use error::Failure;
 pub use executor::MAX_PAYLOAD_BYTES;
 pub use history::{EventType, HistoryEvent};
 pub use invoker::{NoTasks, TaskError, TaskInvoker, TaskRequest, TaskTarget};
 pub use store::{
-    ExecutionRecord, ExecutionStatus, HistoryStore, MemoryStore, SqliteStore, StateMachineRecord,
-    StoreError,
+    ExecutionRecord, ExecutionStatus, HistoryStore, MemoryStore, SqliteStore, StateMachineRecord, StoreError,
 };
 pub use validation::{Diagnostic, Severity, validate};

@@ -85,11 +85,7 @@ impl Path {
 
     /// The path `$`, selecting the whole value.
     pub fn whole() -> Path {
-        Path {
-            source: "$".to_owned(),
-            root: Root::Data,
-            segments: Vec::new(),
-        }
+        Path { source: "$".to_owned(), root: Root::Data, segments: Vec::new() }
     }
 
     /// The path as written.
@@ -104,9 +100,7 @@ impl Path {
 
     /// Whether the path selects at most one value (no wildcard, slice, union, filter or `..`).
     pub fn is_definite(&self) -> bool {
-        self.segments
-            .iter()
-            .all(|s| matches!(s, Segment::Name(_) | Segment::Index(_)))
+        self.segments.iter().all(|s| matches!(s, Segment::Name(_) | Segment::Index(_)))
     }
 
     /// Whether this is a reference path: definite, usable to write into a value (ResultPath).
@@ -142,17 +136,13 @@ impl Path {
         for (i, segment) in self.segments.iter().enumerate() {
             let found = match segment {
                 Segment::Name(name) => current.as_object().and_then(|o| o.get(name)),
-                Segment::Index(index) => current
-                    .as_array()
-                    .and_then(|a| resolve_index(*index, a.len()).map(|i| &a[i])),
+                Segment::Index(index) => current.as_array().and_then(|a| resolve_index(*index, a.len()).map(|i| &a[i])),
                 _ => None,
             };
             match found {
                 Some(v) => current = v,
                 None => {
-                    return Err(PathLookupError::Missing {
-                        at: self.bracket_prefix(i + 1),
-                    });
+                    return Err(PathLookupError::Missing { at: self.bracket_prefix(i + 1) });
                 }
             }
         }
@@ -176,9 +166,7 @@ impl Path {
                     match slot {
                         Value::Object(object) => object.entry(name.clone()).or_insert(Value::Null),
                         _ => {
-                            return Err(PathLookupError::Missing {
-                                at: self.bracket_prefix(i + 1),
-                            });
+                            return Err(PathLookupError::Missing { at: self.bracket_prefix(i + 1) });
                         }
                     }
                 }
@@ -186,21 +174,15 @@ impl Path {
                     Value::Array(items) => match resolve_index(*index, items.len()) {
                         Some(i) => &mut items[i],
                         None => {
-                            return Err(PathLookupError::Missing {
-                                at: self.bracket_prefix(i + 1),
-                            });
+                            return Err(PathLookupError::Missing { at: self.bracket_prefix(i + 1) });
                         }
                     },
                     _ => {
-                        return Err(PathLookupError::Missing {
-                            at: self.bracket_prefix(i + 1),
-                        });
+                        return Err(PathLookupError::Missing { at: self.bracket_prefix(i + 1) });
                     }
                 },
                 _ => {
-                    return Err(PathLookupError::Missing {
-                        at: self.bracket_prefix(i + 1),
-                    });
+                    return Err(PathLookupError::Missing { at: self.bracket_prefix(i + 1) });
                 }
             };
         }
@@ -275,11 +257,7 @@ fn apply_segment<'v>(segment: &Segment, value: &'v Value, root: &'v Value, out: 
         }
         Segment::Indexes(indexes) => {
             if let Some(a) = value.as_array() {
-                out.extend(
-                    indexes
-                        .iter()
-                        .filter_map(|i| resolve_index(*i, a.len()).map(|i| &a[i])),
-                );
+                out.extend(indexes.iter().filter_map(|i| resolve_index(*i, a.len()).map(|i| &a[i])));
             }
         }
         Segment::Descendants(inner) => {
@@ -325,7 +303,10 @@ enum CompareOp {
 enum Operand {
     Literal(Value),
     /// `@…` (relative to the item) when `current` is true, else `$…`.
-    Path { current: bool, segments: Vec<Segment> },
+    Path {
+        current: bool,
+        segments: Vec<Segment>,
+    },
 }
 
 impl Operand {
@@ -357,9 +338,7 @@ impl Filter {
                     return false;
                 };
                 let ordering = match (l, r) {
-                    (Value::Number(a), Value::Number(b)) => {
-                        a.as_f64().partial_cmp(&b.as_f64())
-                    }
+                    (Value::Number(a), Value::Number(b)) => a.as_f64().partial_cmp(&b.as_f64()),
                     (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
                     _ => {
                         return match op {
@@ -393,18 +372,11 @@ struct Parser<'s> {
 
 impl<'s> Parser<'s> {
     fn new(source: &'s str) -> Self {
-        Parser {
-            source,
-            chars: source.chars().collect(),
-            pos: 0,
-        }
+        Parser { source, chars: source.chars().collect(), pos: 0 }
     }
 
     fn error(&self, reason: impl Into<String>) -> PathSyntaxError {
-        PathSyntaxError {
-            path: self.source.to_owned(),
-            reason: reason.into(),
-        }
+        PathSyntaxError { path: self.source.to_owned(), reason: reason.into() }
     }
 
     fn peek(&self) -> Option<char> {
@@ -441,11 +413,7 @@ impl<'s> Parser<'s> {
         if self.pos != self.chars.len() {
             return Err(self.error(format!("unexpected '{}'", self.chars[self.pos])));
         }
-        Ok(Path {
-            source: self.source.to_owned(),
-            root,
-            segments,
-        })
+        Ok(Path { source: self.source.to_owned(), root, segments })
     }
 
     /// Parses segments until the end, or (inside a filter) until a character that ends an operand.
@@ -501,12 +469,8 @@ impl<'s> Parser<'s> {
     /// A name after '.': anything up to the next '.', '[' or (in filters) operator/space/paren.
     fn dotted_name(&mut self) -> String {
         let start = self.pos;
-        while self.peek().is_some_and(|c| {
-            !matches!(
-                c,
-                '.' | '[' | ' ' | ')' | '=' | '!' | '<' | '>' | '&' | '|' | ']'
-            )
-        }) {
+        while self.peek().is_some_and(|c| !matches!(c, '.' | '[' | ' ' | ')' | '=' | '!' | '<' | '>' | '&' | '|' | ']'))
+        {
             self.pos += 1;
         }
         self.chars[start..self.pos].iter().collect()
@@ -529,11 +493,7 @@ impl<'s> Parser<'s> {
                     self.skip_spaces();
                     names.push(self.quoted()?);
                 }
-                if names.len() == 1 {
-                    Segment::Name(names.remove(0))
-                } else {
-                    Segment::Names(names)
-                }
+                if names.len() == 1 { Segment::Name(names.remove(0)) } else { Segment::Names(names) }
             }
             Some('?') => {
                 self.pos += 1;
@@ -612,16 +572,9 @@ impl<'s> Parser<'s> {
         let first = first.ok_or_else(|| self.error("expected an index, a quoted name, '*' or a filter"))?;
         let mut indexes = vec![first];
         while self.eat(',') {
-            indexes.push(
-                self.integer()
-                    .ok_or_else(|| self.error("expected an index after ','"))?,
-            );
+            indexes.push(self.integer().ok_or_else(|| self.error("expected an index after ','"))?);
         }
-        Ok(if indexes.len() == 1 {
-            Segment::Index(first)
-        } else {
-            Segment::Indexes(indexes)
-        })
+        Ok(if indexes.len() == 1 { Segment::Index(first) } else { Segment::Indexes(indexes) })
     }
 
     fn filter_or(&mut self) -> Result<Filter, PathSyntaxError> {
@@ -696,18 +649,12 @@ impl<'s> Parser<'s> {
             Some('@') | Some('$') => {
                 let current = self.peek() == Some('@');
                 self.pos += 1;
-                Ok(Operand::Path {
-                    current,
-                    segments: self.segments(true)?,
-                })
+                Ok(Operand::Path { current, segments: self.segments(true)? })
             }
             Some('\'') | Some('"') => Ok(Operand::Literal(Value::String(self.quoted()?))),
             Some(_) => {
                 let start = self.pos;
-                while self
-                    .peek()
-                    .is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | '+' | '.'))
-                {
+                while self.peek().is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | '+' | '.')) {
                     self.pos += 1;
                 }
                 let text: String = self.chars[start..self.pos].iter().collect();
@@ -742,10 +689,7 @@ mod tests {
         assert_eq!(select("$.a.b[1]", data.clone()).unwrap(), json!(20));
         assert_eq!(select("$.a.b[-1]", data.clone()).unwrap(), json!(30));
         assert_eq!(select("$['x y']", data.clone()).unwrap(), json!(1));
-        assert_eq!(
-            select("$.no.such", data).unwrap_err(),
-            PathLookupError::Missing { at: "$['no']".into() }
-        );
+        assert_eq!(select("$.no.such", data).unwrap_err(), PathLookupError::Missing { at: "$['no']".into() });
     }
 
     #[test]
@@ -754,10 +698,7 @@ mod tests {
         assert_eq!(select("$.items[*].v", data.clone()).unwrap(), json!([1, 2, 3]));
         assert_eq!(select("$.items[0:2].v", data.clone()).unwrap(), json!([1, 2]));
         assert_eq!(select("$..v", data.clone()).unwrap(), json!([1, 2, 3]));
-        assert_eq!(
-            select("$.items[?(@.s == 0)].v", data.clone()).unwrap(),
-            json!([1, 3])
-        );
+        assert_eq!(select("$.items[?(@.s == 0)].v", data.clone()).unwrap(), json!([1, 3]));
         assert_eq!(select("$.items[?(@.v > 1 && @.s == 0)].v", data).unwrap(), json!([3]));
         assert_eq!(select("$[*]", json!({})).unwrap(), json!([]));
     }
@@ -765,10 +706,7 @@ mod tests {
     #[test]
     fn roots_are_recognised() {
         assert_eq!(Path::parse("$$.Execution.Id").unwrap().root(), &Root::Context);
-        assert_eq!(
-            Path::parse("$myVar.field").unwrap().root(),
-            &Root::Variable("myVar".into())
-        );
+        assert_eq!(Path::parse("$myVar.field").unwrap().root(), &Root::Variable("myVar".into()));
         assert!(Path::parse("a.b").is_err());
         assert!(Path::parse("$.a[").is_err());
     }

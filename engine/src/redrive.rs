@@ -17,18 +17,11 @@ pub const REDRIVE_PERIOD_DAYS: i64 = 14;
 pub const MAX_HISTORY_EVENTS: usize = 25_000;
 
 /// Checks an execution can be redriven; the error is AWS's reason.
-pub fn check_redrivable(
-    record: &ExecutionRecord,
-    events: &[HistoryEvent],
-    now: DateTime<Utc>,
-) -> Result<(), String> {
+pub fn check_redrivable(record: &ExecutionRecord, events: &[HistoryEvent], now: DateTime<Utc>) -> Result<(), String> {
     match record.status {
         ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted => {}
         status => {
-            return Err(format!(
-                "Execution with status {status} cannot be redriven: {}",
-                record.execution_arn
-            ));
+            return Err(format!("Execution with status {status} cannot be redriven: {}", record.execution_arn));
         }
     }
     if let Some(stopped) = record.stop_date

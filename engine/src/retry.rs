@@ -39,9 +39,7 @@ pub fn matches(error_equals: &[String], failure: &Failure) -> bool {
     if name == names::RUNTIME {
         return false;
     }
-    error_equals.iter().any(|e| {
-        e == name || e == names::ALL || (e == names::TASK_FAILED && is_task_failure(name))
-    })
+    error_equals.iter().any(|e| e == name || e == names::ALL || (e == names::TASK_FAILED && is_task_failure(name)))
 }
 
 /// `States.TaskFailed` matches any task error except timeouts.
@@ -107,10 +105,8 @@ fn parse_list<T>(fields: &mut Fields, key: &str, item: fn(&mut Fields) -> T) -> 
         let parsed = item(&mut entry_fields);
         entry_fields.string("Comment");
         entry_fields.finish(&[]);
-        let is_all = object
-            .get("ErrorEquals")
-            .and_then(Value::as_array)
-            .is_some_and(|e| e.iter().any(|v| v == names::ALL));
+        let is_all =
+            object.get("ErrorEquals").and_then(Value::as_array).is_some_and(|e| e.iter().any(|v| v == names::ALL));
         if is_all && i != last {
             fields.error(key, format!("States.ALL must be in the last {key} entry"));
         }
@@ -145,14 +141,7 @@ fn parse_retrier(fields: &mut Fields) -> Retrier {
             false
         }
     };
-    Retrier {
-        error_equals,
-        interval_seconds,
-        max_attempts,
-        backoff_rate,
-        max_delay_seconds,
-        full_jitter,
-    }
+    Retrier { error_equals, interval_seconds, max_attempts, backoff_rate, max_delay_seconds, full_jitter }
 }
 
 fn parse_catcher(fields: &mut Fields) -> Catcher {
@@ -164,13 +153,7 @@ fn parse_catcher(fields: &mut Fields) -> Catcher {
         (fields.optional_path("ResultPath"), None)
     };
     let assign = fields.assign("Assign");
-    Catcher {
-        error_equals,
-        next,
-        result_path,
-        assign,
-        output,
-    }
+    Catcher { error_equals, next, result_path, assign, output }
 }
 
 #[cfg(test)]

@@ -169,11 +169,7 @@ impl HistoryStore for MemoryStore {
 
     fn put_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        match inner
-            .executions
-            .iter_mut()
-            .find(|e| e.execution_arn == record.execution_arn)
-        {
+        match inner.executions.iter_mut().find(|e| e.execution_arn == record.execution_arn) {
             Some(existing) => *existing = record.clone(),
             None => inner.executions.push(record.clone()),
         }
@@ -181,12 +177,7 @@ impl HistoryStore for MemoryStore {
     }
 
     fn execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
-        Ok(self
-            .lock()
-            .executions
-            .iter()
-            .find(|e| e.execution_arn == execution_arn)
-            .cloned())
+        Ok(self.lock().executions.iter().find(|e| e.execution_arn == execution_arn).cloned())
     }
 
     fn executions(&self, state_machine_arn: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError> {
@@ -201,41 +192,23 @@ impl HistoryStore for MemoryStore {
     }
 
     fn append_event(&self, execution_arn: &str, event: &HistoryEvent) -> Result<(), StoreError> {
-        self.lock()
-            .events
-            .entry(execution_arn.to_owned())
-            .or_default()
-            .push(event.clone());
+        self.lock().events.entry(execution_arn.to_owned()).or_default().push(event.clone());
         Ok(())
     }
 
     fn events(&self, execution_arn: &str) -> Result<Vec<HistoryEvent>, StoreError> {
-        let mut events = self
-            .lock()
-            .events
-            .get(execution_arn)
-            .cloned()
-            .unwrap_or_default();
+        let mut events = self.lock().events.get(execution_arn).cloned().unwrap_or_default();
         events.sort_by_key(|e| e.id);
         Ok(events)
     }
 
     fn record_step(&self, execution_arn: &str, key: &str, step: &StepRecord) -> Result<(), StoreError> {
-        self.lock()
-            .steps
-            .entry(execution_arn.to_owned())
-            .or_default()
-            .insert(key.to_owned(), step.clone());
+        self.lock().steps.entry(execution_arn.to_owned()).or_default().insert(key.to_owned(), step.clone());
         Ok(())
     }
 
     fn steps(&self, execution_arn: &str) -> Result<HashMap<String, StepRecord>, StoreError> {
-        Ok(self
-            .lock()
-            .steps
-            .get(execution_arn)
-            .cloned()
-            .unwrap_or_default())
+        Ok(self.lock().steps.get(execution_arn).cloned().unwrap_or_default())
     }
 }
 
@@ -291,9 +264,7 @@ impl SqliteStore {
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.execute_batch(SCHEMA)?;
-        Ok(SqliteStore {
-            connection: Mutex::new(connection),
-        })
+        Ok(SqliteStore { connection: Mutex::new(connection) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -328,11 +299,7 @@ impl HistoryStore for SqliteStore {
                     "INSERT INTO executions (arn, state_machine_arn, seq, record)
                      VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?3)",
                 )?
-                .execute(params![
-                    record.execution_arn,
-                    record.state_machine_arn,
-                    to_json(record)?
-                ])?;
+                .execute(params![record.execution_arn, record.state_machine_arn, to_json(record)?])?;
         }
         Ok(())
     }
@@ -379,11 +346,9 @@ impl HistoryStore for SqliteStore {
 
     fn steps(&self, execution_arn: &str) -> Result<HashMap<String, StepRecord>, StoreError> {
         let connection = self.lock();
-        let mut statement =
-            connection.prepare_cached("SELECT key, step FROM steps WHERE execution_arn = ?1")?;
-        let rows = statement.query_map(params![execution_arn], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
+        let mut statement = connection.prepare_cached("SELECT key, step FROM steps WHERE execution_arn = ?1")?;
+        let rows = statement
+            .query_map(params![execution_arn], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
         rows.map(|r| {
             let (key, step) = r?;
             Ok((key, from_json(&step)?))
@@ -421,12 +386,8 @@ mod tests {
         done.status = ExecutionStatus::Succeeded;
         store.put_execution(&done).unwrap();
         assert_eq!(store.execution("arn:e1").unwrap().unwrap().status, ExecutionStatus::Succeeded);
-        let listed: Vec<String> = store
-            .executions(Some("arn:sm"))
-            .unwrap()
-            .into_iter()
-            .map(|e| e.execution_arn)
-            .collect();
+        let listed: Vec<String> =
+            store.executions(Some("arn:sm")).unwrap().into_iter().map(|e| e.execution_arn).collect();
         assert_eq!(listed, vec!["arn:e2", "arn:e1"]);
         for id in [2, 1] {
             let mut details = Map::new();
@@ -446,11 +407,7 @@ mod tests {
         }
         let ids: Vec<u64> = store.events("arn:e1").unwrap().iter().map(|e| e.id).collect();
         assert_eq!(ids, vec![1, 2]);
-        let step = StepRecord {
-            output: json!({"a": 1}),
-            next: Some("B".into()),
-            assigned: None,
-        };
+        let step = StepRecord { output: json!({"a": 1}), next: Some("B".into()), assigned: None };
         store.record_step("arn:e1", "/A#0", &step).unwrap();
         assert_eq!(store.steps("arn:e1").unwrap()["/A#0"], step);
     }

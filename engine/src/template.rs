@@ -67,9 +67,15 @@ pub enum Template {
     Object(Vec<(String, Template)>),
     Array(Vec<Template>),
     /// `"key.$": "$.path"`; `field` is the key as written, for error messages.
-    Path { field: String, path: Path },
+    Path {
+        field: String,
+        path: Path,
+    },
     /// `"key.$": "States.Fn(…)"`.
-    Call { field: String, call: Call },
+    Call {
+        field: String,
+        call: Call,
+    },
 }
 
 impl Template {
@@ -86,9 +92,7 @@ impl Template {
                     match key.strip_suffix(".$") {
                         Some(name) => {
                             let compiled = match field_value {
-                                Value::String(expression) => {
-                                    compile_expression(key, expression, &here, diagnostics)
-                                }
+                                Value::String(expression) => compile_expression(key, expression, &here, diagnostics),
                                 _ => {
                                     diagnostics.push(Diagnostic::error(
                                         codes::SCHEMA_VALIDATION_FAILED,
@@ -102,10 +106,7 @@ impl Template {
                             };
                             out.push((name.to_owned(), compiled));
                         }
-                        None => out.push((
-                            key.clone(),
-                            Template::compile(field_value, &here, diagnostics),
-                        )),
+                        None => out.push((key.clone(), Template::compile(field_value, &here, diagnostics))),
                     }
                 }
                 Template::Object(out)
@@ -132,11 +133,9 @@ impl Template {
                 }
                 Ok(Value::Object(out))
             }
-            Template::Array(items) => items
-                .iter()
-                .map(|t| t.evaluate(scope))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array),
+            Template::Array(items) => {
+                items.iter().map(|t| t.evaluate(scope)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+            }
             Template::Path { field, path } => scope.lookup_field(path, field),
             Template::Call { field, call } => evaluate_call(call, field, scope),
         }
@@ -152,25 +151,15 @@ pub fn compile_expression(
 ) -> Template {
     if intrinsics::looks_like_call(expression) {
         match Call::parse(expression) {
-            Ok(call) => Template::Call {
-                field: field.to_owned(),
-                call,
-            },
+            Ok(call) => Template::Call { field: field.to_owned(), call },
             Err(error) => {
-                diagnostics.push(Diagnostic::error(
-                    codes::SCHEMA_VALIDATION_FAILED,
-                    error.to_string(),
-                    location,
-                ));
+                diagnostics.push(Diagnostic::error(codes::SCHEMA_VALIDATION_FAILED, error.to_string(), location));
                 Template::Constant(Value::Null)
             }
         }
     } else {
         match Path::parse(expression) {
-            Ok(path) => Template::Path {
-                field: field.to_owned(),
-                path,
-            },
+            Ok(path) => Template::Path { field: field.to_owned(), path },
             Err(error) => {
                 diagnostics.push(Diagnostic::error(
                     codes::SCHEMA_VALIDATION_FAILED,
@@ -190,26 +179,23 @@ struct ScopeResolver<'s, 'a> {
 
 impl PathResolver for ScopeResolver<'_, '_> {
     fn resolve(&self, path: &Path) -> Result<Value, IntrinsicError> {
-        self.scope.lookup_field(path, self.field).map_err(|failure| {
-            IntrinsicError::Path(failure.cause.unwrap_or_default())
-        })
+        self.scope
+            .lookup_field(path, self.field)
+            .map_err(|failure| IntrinsicError::Path(failure.cause.unwrap_or_default()))
     }
 }
 
 /// Evaluates an intrinsic call for a field.
 pub fn evaluate_call(call: &Call, field: &str, scope: &Scope) -> Result<Value, Failure> {
-    call.evaluate(&ScopeResolver { scope, field })
-        .map_err(|error| match error {
-            IntrinsicError::Path(cause) => Failure::runtime(cause),
-            IntrinsicError::Failure(cause) => Failure::about_state(names::INTRINSIC_FAILURE, cause),
-        })
+    call.evaluate(&ScopeResolver { scope, field }).map_err(|error| match error {
+        IntrinsicError::Path(cause) => Failure::runtime(cause),
+        IntrinsicError::Failure(cause) => Failure::about_state(names::INTRINSIC_FAILURE, cause),
+    })
 }
 
 fn contains_dynamic_key(value: &Value) -> bool {
     match value {
-        Value::Object(fields) => fields
-            .iter()
-            .any(|(k, v)| k.ends_with(".$") || contains_dynamic_key(v)),
+        Value::Object(fields) => fields.iter().any(|(k, v)| k.ends_with(".$") || contains_dynamic_key(v)),
         Value::Array(items) => items.iter().any(contains_dynamic_key),
         _ => false,
     }
@@ -227,11 +213,7 @@ mod tests {
         let context = json!({"State": {"Name": "S"}});
         let mut variables = Variables::new();
         variables.insert("v".into(), json!({"x": 7}));
-        compiled.evaluate(&Scope {
-            data: &data,
-            context: &context,
-            variables: &variables,
-        })
+        compiled.evaluate(&Scope { data: &data, context: &context, variables: &variables })
     }
 
     #[test]
@@ -251,7 +233,9 @@ mod tests {
         assert_eq!(failure.error.as_deref(), Some("States.Runtime"));
         assert_eq!(
             failure.cause.as_deref(),
-            Some("The JSONPath '$.nope' specified for the field 'value.$' could not be found in the input '{\"int\":0}'")
+            Some(
+                "The JSONPath '$.nope' specified for the field 'value.$' could not be found in the input '{\"int\":0}'"
+            )
         );
     }
 

@@ -8,15 +8,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use imgflow_engine::{
-    Engine, EngineConfig, ExecutionStatus, InstantClock, MemoryStore, TaskError, TaskInvoker,
-    TaskRequest, TaskTarget,
+    Engine, EngineConfig, ExecutionStatus, InstantClock, MemoryStore, TaskError, TaskInvoker, TaskRequest, TaskTarget,
 };
 use serde_json::{Value, json};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/asl-conformance");
 
 /// The number of cases known to pass; the test fails if fewer do (raise it as the engine improves).
-const MIN_PASSING: usize = 150;
+const MIN_PASSING: usize = 202;
 
 /// Placeholder tokens of LocalStack's snapshot normaliser (see the corpus README).
 const PLACEHOLDER_TOKENS: &[&str] = &[
@@ -31,15 +30,8 @@ const PLACEHOLDER_TOKENS: &[&str] = &[
     "<lambda_function_name>",
     "111111111111",
 ];
-const PLACEHOLDER_STRINGS: &[&str] = &[
-    "date",
-    "timestamp",
-    "start-time",
-    "entered-time",
-    "snf_role_arn",
-    "generated-uuid",
-    "RandomNumberGenerated",
-];
+const PLACEHOLDER_STRINGS: &[&str] =
+    &["date", "timestamp", "start-time", "entered-time", "snf_role_arn", "generated-uuid", "RandomNumberGenerated"];
 
 /// The corpus's mocked Lambda functions, by ARN and by function name.
 struct Mocks {
@@ -49,10 +41,7 @@ struct Mocks {
 impl Mocks {
     fn behaviour(&self, function: &str) -> Option<&str> {
         let name = function.split(':').nth(6).unwrap_or(function);
-        self.behaviours
-            .get(function)
-            .or_else(|| self.behaviours.get(name))
-            .map(String::as_str)
+        self.behaviours.get(function).or_else(|| self.behaviours.get(name)).map(String::as_str)
     }
 }
 
@@ -73,10 +62,7 @@ impl TaskInvoker for Mocks {
             TaskTarget::LambdaFunction { function_arn } => function_arn.clone(),
             TaskTarget::LambdaInvoke { function_name } => function_name.clone(),
             TaskTarget::Other { resource } => {
-                return Err(TaskError::new(
-                    "States.Runtime",
-                    format!("unsupported resource {resource}"),
-                ));
+                return Err(TaskError::new("States.Runtime", format!("unsupported resource {resource}")));
             }
         };
         match self.behaviour(&function) {
@@ -104,9 +90,7 @@ impl TaskInvoker for Mocks {
 fn numbers_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| numbers_equal(a, b))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| numbers_equal(a, b)),
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| numbers_equal(v, w)))
         }
@@ -126,9 +110,7 @@ fn matches_with_placeholders(expected: &Value, actual: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| matches_with_placeholders(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| matches_with_placeholders(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| matches_with_placeholders(v, w)))
         }
         _ => numbers_equal(expected, actual),
     }
@@ -191,17 +173,13 @@ async fn run_case(case: &Value) -> Result<(), String> {
         .create_state_machine("conformance", &case["definition"].to_string(), "arn:aws:iam::000000000000:role/x")
         .map_err(|e| format!("definition rejected: {e}"))?;
     let input = regenerate_input(name, case["input"].clone()).to_string();
-    let started = engine
-        .start_execution(&machine.arn, Some("run".into()), Some(&input))
-        .await
-        .map_err(|e| e.to_string())?;
-    let finished = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        engine.wait_for_completion(&started.execution_arn),
-    )
-    .await
-    .map_err(|_| "timed out".to_owned())?
-    .map_err(|e| e.to_string())?;
+    let started =
+        engine.start_execution(&machine.arn, Some("run".into()), Some(&input)).await.map_err(|e| e.to_string())?;
+    let finished =
+        tokio::time::timeout(std::time::Duration::from_secs(20), engine.wait_for_completion(&started.execution_arn))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
     let expected = &case["expected"];
     let placeholders = expected["placeholders"].as_bool().unwrap_or(false);
     let status = finished.status.as_str();
@@ -212,8 +190,8 @@ async fn run_case(case: &Value) -> Result<(), String> {
         ));
     }
     if finished.status == ExecutionStatus::Succeeded {
-        let output: Value = serde_json::from_str(finished.output.as_deref().unwrap_or("null"))
-            .map_err(|e| e.to_string())?;
+        let output: Value =
+            serde_json::from_str(finished.output.as_deref().unwrap_or("null")).map_err(|e| e.to_string())?;
         let ok = if placeholders {
             matches_with_placeholders(&expected["output"], &output)
         } else {
@@ -256,8 +234,8 @@ async fn conformance_corpus() {
     let mut failures = Vec::new();
     let mut by_category: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for path in &paths {
-        let case: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("case readable"))
-            .expect("case is JSON");
+        let case: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("case readable")).expect("case is JSON");
         let name = case["name"].as_str().unwrap_or_default().to_owned();
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;

@@ -120,17 +120,21 @@ impl Operator {
     fn accepts(self, value: &Value) -> bool {
         use Operator::*;
         match self {
-            StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals
-            | StringGreaterThanEquals | StringMatches => value.is_string(),
-            NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals
-            | NumericGreaterThanEquals => value.is_number(),
-            TimestampEquals | TimestampLessThan | TimestampGreaterThan
-            | TimestampLessThanEquals | TimestampGreaterThanEquals => {
-                value.as_str().is_some_and(|s| parse_timestamp(s).is_some())
+            StringEquals
+            | StringLessThan
+            | StringGreaterThan
+            | StringLessThanEquals
+            | StringGreaterThanEquals
+            | StringMatches => value.is_string(),
+            NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals | NumericGreaterThanEquals => {
+                value.is_number()
             }
-            BooleanEquals | IsNull | IsPresent | IsNumeric | IsString | IsBoolean | IsTimestamp => {
-                value.is_boolean()
-            }
+            TimestampEquals
+            | TimestampLessThan
+            | TimestampGreaterThan
+            | TimestampLessThanEquals
+            | TimestampGreaterThanEquals => value.as_str().is_some_and(|s| parse_timestamp(s).is_some()),
+            BooleanEquals | IsNull | IsPresent | IsNumeric | IsString | IsBoolean | IsTimestamp => value.is_boolean(),
         }
     }
 }
@@ -166,11 +170,7 @@ impl Choice {
 fn parse_top_rule(fields: &mut Fields, jsonata: bool) -> Option<ChoiceRule> {
     let next = fields.required_string("Next");
     let assign = fields.assign("Assign");
-    let output = if jsonata {
-        fields.jsonata_template("Output")
-    } else {
-        None
-    };
+    let output = if jsonata { fields.jsonata_template("Output") } else { None };
     fields.string("Comment");
     let condition = if jsonata {
         match fields.get("Condition") {
@@ -183,12 +183,7 @@ fn parse_top_rule(fields: &mut Fields, jsonata: bool) -> Option<ChoiceRule> {
     } else {
         parse_condition(fields)
     };
-    Some(ChoiceRule {
-        condition: condition?,
-        next: next?,
-        assign,
-        output,
-    })
+    Some(ChoiceRule { condition: condition?, next: next?, assign, output })
 }
 
 /// Parses the boolean expression in `fields` (a rule without `Next`, or with it at top level).
@@ -208,11 +203,7 @@ fn parse_condition(fields: &mut Fields) -> Option<Condition> {
                 let location = format!("{}/{key}/{i}", fields.location);
                 inner.push(parse_nested(item, location, fields)?);
             }
-            return Some(if combine {
-                Condition::And(inner)
-            } else {
-                Condition::Or(inner)
-            });
+            return Some(if combine { Condition::And(inner) } else { Condition::Or(inner) });
         }
     }
     if fields.has("Not") {
@@ -242,11 +233,7 @@ fn parse_condition(fields: &mut Fields) -> Option<Condition> {
         }
     }
     match found {
-        Some((operator, operand)) => Some(Condition::Compare {
-            variable,
-            operator,
-            operand,
-        }),
+        Some((operator, operand)) => Some(Condition::Compare { variable, operator, operand }),
         None => {
             fields.error_here("A choice rule needs a comparison operator");
             None
@@ -299,11 +286,7 @@ impl Condition {
                 Ok(false)
             }
             Condition::Not(inner) => Ok(!inner.evaluate(scope)?),
-            Condition::Compare {
-                variable,
-                operator,
-                operand,
-            } => {
+            Condition::Compare { variable, operator, operand } => {
                 let value = match scope.lookup(variable) {
                     Ok(value) => Some(value),
                     Err(PathLookupError::Missing { .. }) => None,
@@ -323,9 +306,7 @@ impl Condition {
                 };
                 Ok(compare(*operator, &value, &expected))
             }
-            Condition::Jsonata(_) => Err(Failure::runtime(
-                "a JSONata Condition cannot be evaluated in JSONPath mode",
-            )),
+            Condition::Jsonata(_) => Err(Failure::runtime("a JSONata Condition cannot be evaluated in JSONPath mode")),
         }
     }
 }
@@ -337,27 +318,29 @@ fn operand_bool(operand: &Operand) -> bool {
 fn compare(operator: Operator, value: &Value, expected: &Value) -> bool {
     use Operator::*;
     match operator {
-        StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals
-        | StringGreaterThanEquals => match (value.as_str(), expected.as_str()) {
-            (Some(a), Some(b)) => ordering_matches(operator, a.cmp(b)),
-            _ => false,
-        },
+        StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals | StringGreaterThanEquals => {
+            match (value.as_str(), expected.as_str()) {
+                (Some(a), Some(b)) => ordering_matches(operator, a.cmp(b)),
+                _ => false,
+            }
+        }
         StringMatches => match (value.as_str(), expected.as_str()) {
             (Some(a), Some(pattern)) => wildcard_match(pattern, a),
             _ => false,
         },
-        NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals
-        | NumericGreaterThanEquals => match (value.as_f64(), expected.as_f64()) {
-            (Some(a), Some(b)) => a.partial_cmp(&b).is_some_and(|o| ordering_matches(operator, o)),
-            _ => false,
-        },
+        NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals | NumericGreaterThanEquals => {
+            match (value.as_f64(), expected.as_f64()) {
+                (Some(a), Some(b)) => a.partial_cmp(&b).is_some_and(|o| ordering_matches(operator, o)),
+                _ => false,
+            }
+        }
         BooleanEquals => value.is_boolean() && value == expected,
-        TimestampEquals | TimestampLessThan | TimestampGreaterThan | TimestampLessThanEquals
+        TimestampEquals
+        | TimestampLessThan
+        | TimestampGreaterThan
+        | TimestampLessThanEquals
         | TimestampGreaterThanEquals => {
-            match (
-                value.as_str().and_then(parse_timestamp),
-                expected.as_str().and_then(parse_timestamp),
-            ) {
+            match (value.as_str().and_then(parse_timestamp), expected.as_str().and_then(parse_timestamp)) {
                 (Some(a), Some(b)) => ordering_matches(operator, a.cmp(&b)),
                 _ => false,
             }
@@ -366,9 +349,7 @@ fn compare(operator: Operator, value: &Value, expected: &Value) -> bool {
         IsNumeric => value.is_number() == (expected == &Value::Bool(true)),
         IsString => value.is_string() == (expected == &Value::Bool(true)),
         IsBoolean => value.is_boolean() == (expected == &Value::Bool(true)),
-        IsTimestamp => {
-            value.as_str().and_then(parse_timestamp).is_some() == (expected == &Value::Bool(true))
-        }
+        IsTimestamp => value.as_str().and_then(parse_timestamp).is_some() == (expected == &Value::Bool(true)),
         IsPresent => true,
     }
 }
@@ -438,14 +419,8 @@ mod tests {
 
     fn check(rule: Value, data: Value) -> bool {
         let context = Value::Null;
-        let variables = Map::new();
-        condition(rule)
-            .evaluate(&Scope {
-                data: &data,
-                context: &context,
-                variables: &variables,
-            })
-            .unwrap()
+        let variables = serde_json::Map::new();
+        condition(rule).evaluate(&Scope { data: &data, context: &context, variables: &variables }).unwrap()
     }
 
     #[test]

@@ -28,11 +28,7 @@ pub struct Map {
 
 impl Map {
     pub(crate) fn parse(fields: &mut Fields) -> Map {
-        let processor_key = if fields.has("ItemProcessor") {
-            "ItemProcessor"
-        } else {
-            "Iterator"
-        };
+        let processor_key = if fields.has("ItemProcessor") { "ItemProcessor" } else { "Iterator" };
         let mut distributed = false;
         let processor = match fields.get(processor_key) {
             Some(Value::Object(object)) => {
@@ -71,12 +67,8 @@ impl Map {
         } else {
             (fields.template("Parameters"), None)
         };
-        let max_concurrency = fields.expr(
-            "MaxConcurrency",
-            Some("MaxConcurrencyPath"),
-            Value::as_u64,
-            "a non-negative integer",
-        );
+        let max_concurrency =
+            fields.expr("MaxConcurrency", Some("MaxConcurrencyPath"), Value::as_u64, "a non-negative integer");
         let tolerated_failure_count = fields.expr(
             "ToleratedFailureCount",
             Some("ToleratedFailureCountPath"),
@@ -92,10 +84,7 @@ impl Map {
         let label = fields.string("Label");
         for unsupported in ["ItemReader", "ItemBatcher", "ResultWriter"] {
             if fields.get(unsupported).is_some() {
-                fields.error(
-                    unsupported,
-                    format!("{unsupported} needs Amazon S3 and is not supported by this engine"),
-                );
+                fields.error(unsupported, format!("{unsupported} needs Amazon S3 and is not supported by this engine"));
             }
         }
         let handling = parse_handling(fields);

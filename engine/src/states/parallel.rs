@@ -25,12 +25,9 @@ impl Parallel {
                 for (i, item) in items.iter().enumerate() {
                     let location = format!("{}/Branches/{i}", fields.location);
                     match item.as_object() {
-                        Some(object) => branches.push(parse_machine(
-                            object,
-                            &location,
-                            fields.query_language,
-                            fields.diagnostics,
-                        )),
+                        Some(object) => {
+                            branches.push(parse_machine(object, &location, fields.query_language, fields.diagnostics))
+                        }
                         None => fields.error("Branches", "Each branch must be an object"),
                     }
                 }
@@ -39,11 +36,6 @@ impl Parallel {
         }
         let (parameters, arguments) = parse_payload(fields);
         let handling = parse_handling(fields);
-        Parallel {
-            branches,
-            parameters,
-            arguments,
-            handling,
-        }
+        Parallel { branches, parameters, arguments, handling }
     }
 }

@@ -18,11 +18,7 @@ pub struct Pass {
 impl Pass {
     pub(crate) fn parse(fields: &mut Fields) -> Pass {
         if fields.is_jsonata() {
-            return Pass {
-                result: None,
-                parameters: None,
-                result_path: Some(Path::whole()),
-            };
+            return Pass { result: None, parameters: None, result_path: Some(Path::whole()) };
         }
         Pass {
             result: fields.get("Result").cloned(),

@@ -35,18 +35,9 @@ impl Task {
             ));
         }
         let positive = |v: &Value| v.as_u64().filter(|n| *n > 0);
-        let timeout_seconds = fields.expr(
-            "TimeoutSeconds",
-            Some("TimeoutSecondsPath"),
-            positive,
-            "a positive integer",
-        );
-        let heartbeat_seconds = fields.expr(
-            "HeartbeatSeconds",
-            Some("HeartbeatSecondsPath"),
-            positive,
-            "a positive integer",
-        );
+        let timeout_seconds = fields.expr("TimeoutSeconds", Some("TimeoutSecondsPath"), positive, "a positive integer");
+        let heartbeat_seconds =
+            fields.expr("HeartbeatSeconds", Some("HeartbeatSecondsPath"), positive, "a positive integer");
         if let (Some(Expr::Literal(t)), Some(Expr::Literal(h))) = (&timeout_seconds, &heartbeat_seconds)
             && h >= t
         {
@@ -55,38 +46,22 @@ impl Task {
         fields.get("Credentials");
         let (parameters, arguments) = parse_payload(fields);
         let handling = parse_handling(fields);
-        Task {
-            resource,
-            parameters,
-            arguments,
-            timeout_seconds,
-            heartbeat_seconds,
-            handling,
-        }
+        Task { resource, parameters, arguments, timeout_seconds, heartbeat_seconds, handling }
     }
 
     /// What the resource asks for, given the effective payload.
     pub fn target(&self, payload: &Value) -> Result<TaskTarget, String> {
         if self.resource == LAMBDA_INVOKE || self.resource.starts_with("arn:aws:states:::lambda:invoke") {
             return match payload.get("FunctionName") {
-                Some(Value::String(name)) => Ok(TaskTarget::LambdaInvoke {
-                    function_name: name.clone(),
-                }),
-                _ => Err(format!(
-                    "The field 'FunctionName' is required by the resource '{}'",
-                    self.resource
-                )),
+                Some(Value::String(name)) => Ok(TaskTarget::LambdaInvoke { function_name: name.clone() }),
+                _ => Err(format!("The field 'FunctionName' is required by the resource '{}'", self.resource)),
             };
         }
         let parts: Vec<&str> = self.resource.split(':').collect();
         if parts.len() >= 7 && parts[2] == "lambda" && parts[5] == "function" {
-            return Ok(TaskTarget::LambdaFunction {
-                function_arn: self.resource.clone(),
-            });
+            return Ok(TaskTarget::LambdaFunction { function_arn: self.resource.clone() });
         }
-        Ok(TaskTarget::Other {
-            resource: self.resource.clone(),
-        })
+        Ok(TaskTarget::Other { resource: self.resource.clone() })
     }
 }
 
@@ -103,12 +78,7 @@ pub(crate) fn parse_payload(fields: &mut Fields) -> (Option<Template>, Option<Va
 pub(crate) fn parse_handling(fields: &mut Fields) -> ResultHandling {
     let (retry, catch) = retry::parse(fields);
     if fields.is_jsonata() {
-        ResultHandling {
-            result_selector: None,
-            result_path: Some(crate::path::Path::whole()),
-            retry,
-            catch,
-        }
+        ResultHandling { result_selector: None, result_path: Some(crate::path::Path::whole()), retry, catch }
     } else {
         ResultHandling {
             result_selector: fields.template("ResultSelector"),

@@ -27,10 +27,7 @@ pub enum WaitFor {
 
 impl Wait {
     pub(crate) fn parse(fields: &mut Fields) -> Wait {
-        let given = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
-            .iter()
-            .filter(|k| fields.has(k))
-            .count();
+        let given = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"].iter().filter(|k| fields.has(k)).count();
         if given != 1 {
             fields.error_here("A Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath");
         }
@@ -65,9 +62,9 @@ pub enum WaitTarget {
 /// Checks a `SecondsPath` value.
 pub fn seconds_from_path(path: &str, value: &Value) -> Result<WaitTarget, Failure> {
     match value.as_f64() {
-        Some(s) if s < 0.0 => Err(Failure::runtime(format!(
-            "The SecondsPath parameter references a negative value: {path} == {value}"
-        ))),
+        Some(s) if s < 0.0 => {
+            Err(Failure::runtime(format!("The SecondsPath parameter references a negative value: {path} == {value}")))
+        }
         Some(s) if s.fract() == 0.0 && s <= MAX_WAIT_SECONDS as f64 => {
             Ok(WaitTarget::Duration(Duration::from_secs(s as u64)))
         }
@@ -122,15 +119,9 @@ mod tests {
 
     #[test]
     fn path_values_are_checked() {
-        assert_eq!(
-            seconds_from_path("$.s", &json!(3)).unwrap(),
-            WaitTarget::Duration(Duration::from_secs(3))
-        );
+        assert_eq!(seconds_from_path("$.s", &json!(3)).unwrap(), WaitTarget::Duration(Duration::from_secs(3)));
         let negative = seconds_from_path("$.s", &json!(-1)).unwrap_err();
-        assert_eq!(
-            negative.cause.as_deref(),
-            Some("The SecondsPath parameter references a negative value: $.s == -1")
-        );
+        assert_eq!(negative.cause.as_deref(), Some("The SecondsPath parameter references a negative value: $.s == -1"));
         assert!(timestamp_from_path("$.t", &json!("2016-12-05 21:29:29Z")).is_err());
         assert!(timestamp_from_path("$.t", &json!("2016-03-05T21:29:29.243167252Z")).is_ok());
         assert!(timestamp_from_jsonata(&json!("2026-11-25T19:42:47")).is_err());
