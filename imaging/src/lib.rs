@@ -11,9 +11,10 @@ pub mod exif;
 pub mod format;
 pub mod probe;
 pub mod render;
+mod tiff_ifd;
 
 pub use error::ImageError;
-pub use exif::{ExifReport, ExifSummary, GpsPosition};
+pub use exif::{ExifReport, ExifSummary, GpsPosition, read_exif};
 pub use format::ImageFormat;
-pub use probe::{Limits, Probe};
-pub use render::{Rendered, RenditionFormat, RenditionSpec};
+pub use probe::{Limits, Probe, probe};
+pub use render::{Rendered, RenditionFormat, RenditionSpec, render};

@@ -1,0 +1,113 @@
+//! Decoding once, with the pixel limit enforced by the decoders as well as by the probe.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder};
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
+
+use super::cmyk;
+use super::pixels::{Channels, Decoded, Samples};
+use crate::probe::jpeg::has_adobe_marker;
+use crate::{ImageError, ImageFormat, Probe};
+
+/// Decodes the image the probe described, in stored orientation, with its ICC profile.
+pub(crate) fn decode(bytes: &[u8], probe: &Probe) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
+    let (decoded, icc) = match probe.format {
+        ImageFormat::Jpeg => decode_jpeg(bytes, probe)?,
+        _ => decode_with_image_rs(bytes, probe)?,
+    };
+    if (decoded.width, decoded.height) != (probe.stored_width, probe.stored_height) {
+        return Err(ImageError::invalid(format!(
+            "decoder found {}x{} pixels where the header says {}x{}",
+            decoded.width, decoded.height, probe.stored_width, probe.stored_height
+        )));
+    }
+    Ok((decoded, icc))
+}
+
+/// JPEG through zune-jpeg directly (the decoder `image` wraps), so that CMYK arrives as raw
+/// samples we can convert properly instead of `image`'s naive conversion (image-rs#1440).
+fn decode_jpeg(bytes: &[u8], probe: &Probe) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
+    let jpeg_error =
+        |error: zune_jpeg::errors::DecodeErrors| ImageError::invalid(format!("JPEG decoding failed: {error}"));
+    // The probe already refused anything above the pixel limit; capping the decoder at the
+    // probed size keeps a header the probe misread from allocating more than that.
+    let options = DecoderOptions::default()
+        .set_strict_mode(false)
+        .set_max_width(probe.stored_width as usize)
+        .set_max_height(probe.stored_height as usize);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder.decode_headers().map_err(jpeg_error)?;
+    let input = decoder.input_colorspace().ok_or_else(|| ImageError::invalid("JPEG headers could not be read"))?;
+    let (output, channels) = match input {
+        ColorSpace::Luma => (ColorSpace::Luma, Channels::Gray),
+        // Four-component JPEGs come out as stored and are converted by `cmyk`.
+        ColorSpace::CMYK | ColorSpace::YCCK => (input, Channels::Rgb),
+        _ => (ColorSpace::RGB, Channels::Rgb),
+    };
+    decoder.set_options(options.jpeg_set_out_colorspace(output));
+    let icc = decoder.icc_profile();
+    let (width, height) = decoder.dimensions().ok_or_else(|| ImageError::invalid("JPEG headers could not be read"))?;
+    let mut samples = decoder.decode().map_err(jpeg_error)?;
+    let (width, height) = (width as u32, height as u32);
+    let icc = match input {
+        ColorSpace::CMYK | ColorSpace::YCCK => {
+            let source =
+                cmyk::CmykSource { is_ycck: input == ColorSpace::YCCK, adobe_inverted: has_adobe_marker(bytes) };
+            cmyk::convert_to_rgb_in_place(&mut samples, width as usize, source, icc.as_deref());
+            // The profile described CMYK; the pixels are now sRGB.
+            None
+        }
+        _ => icc,
+    };
+    let decoded = Decoded { width, height, channels, samples: Samples::Eight(samples) };
+    Ok((decoded, icc))
+}
+
+fn image_rs_error(error: image::ImageError) -> ImageError {
+    match error {
+        image::ImageError::Unsupported(error) => ImageError::UnsupportedFormat(error.to_string()),
+        image::ImageError::Limits(error) => ImageError::ImageTooLarge(error.to_string()),
+        other => ImageError::invalid(other.to_string()),
+    }
+}
+
+/// PNG, WebP, GIF (first frame) and TIFF through `image`.
+fn decode_with_image_rs(bytes: &[u8], probe: &Probe) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
+    let pixels = u64::from(probe.stored_width) * u64::from(probe.stored_height);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(probe.stored_width);
+    limits.max_image_height = Some(probe.stored_height);
+    // The output buffer (at most 16 bytes per pixel, RGBA f32) plus decoder working memory.
+    limits.max_alloc = Some(pixels.saturating_mul(16).saturating_add(64 << 20));
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), probe.format.to_image_rs());
+    reader.limits(limits.clone());
+    let mut decoder = reader.into_decoder().map_err(image_rs_error)?;
+    let icc = decoder.icc_profile().map_err(image_rs_error)?;
+    // `DynamicImage::from_decoder` does not charge the output buffer to `max_alloc`
+    // (image-rs#3081), so reserve it here the way `ImageReader::decode` does.
+    limits.reserve(decoder.total_bytes()).map_err(image_rs_error)?;
+    decoder.set_limits(limits).map_err(image_rs_error)?;
+    let image = DynamicImage::from_decoder(decoder).map_err(image_rs_error)?;
+    Ok((from_dynamic(image), icc))
+}
+
+fn from_dynamic(image: DynamicImage) -> Decoded {
+    let (width, height) = (image.width(), image.height());
+    let (channels, samples) = match image {
+        DynamicImage::ImageLuma8(buffer) => (Channels::Gray, Samples::Eight(buffer.into_raw())),
+        DynamicImage::ImageLumaA8(buffer) => (Channels::GrayAlpha, Samples::Eight(buffer.into_raw())),
+        DynamicImage::ImageRgb8(buffer) => (Channels::Rgb, Samples::Eight(buffer.into_raw())),
+        DynamicImage::ImageRgba8(buffer) => (Channels::Rgba, Samples::Eight(buffer.into_raw())),
+        DynamicImage::ImageLuma16(buffer) => (Channels::Gray, Samples::Sixteen(buffer.into_raw())),
+        DynamicImage::ImageLumaA16(buffer) => (Channels::GrayAlpha, Samples::Sixteen(buffer.into_raw())),
+        DynamicImage::ImageRgb16(buffer) => (Channels::Rgb, Samples::Sixteen(buffer.into_raw())),
+        DynamicImage::ImageRgba16(buffer) => (Channels::Rgba, Samples::Sixteen(buffer.into_raw())),
+        // Float images (TIFF) keep their precision through the resize as 16-bit.
+        other if other.color().has_alpha() => (Channels::Rgba, Samples::Sixteen(other.into_rgba16().into_raw())),
+        other => (Channels::Rgb, Samples::Sixteen(other.into_rgb16().into_raw())),
+    };
+    Decoded { width, height, channels, samples }
+}
