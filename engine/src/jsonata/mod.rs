@@ -12,6 +12,11 @@
 mod convert;
 mod extensions;
 
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use jsonata_core::ast::AstNode;
 use jsonata_core::evaluator::{Context, Evaluator, EvaluatorOptions};
 use jsonata_core::value::JValue;
 use serde_json::{Map, Value};
@@ -76,7 +81,7 @@ pub fn evaluate(s: &str, bindings: &Bindings) -> Result<Option<Value>, JsonataEr
         )));
     }
     let body = expression_body(s);
-    run(body, bindings).map_err(|failure| match failure {
+    run(body, &Scope::new(bindings)).map_err(|failure| match failure {
         Failure::Evaluation(message) => query_error(message),
         unsupported => query_error(unsupported.cause(&field_sentence(body, ""))),
     })
@@ -93,8 +98,7 @@ pub fn evaluate(s: &str, bindings: &Bindings) -> Result<Option<Value>, JsonataEr
 /// `[index]`). Undefined values *inside* one expression's result follow JSONata: an object
 /// constructor drops the key, an array constructor drops the item.
 pub fn evaluate_field(field: &str, template: &Value, bindings: &Bindings) -> Result<Value, JsonataError> {
-    let mut path = field.to_owned();
-    resolve_template(template, bindings, &mut path)
+    TemplateWalk { bindings, scope: OnceCell::new(), path: field.to_owned() }.resolve(template)
 }
 
 /// [`evaluate_field`] for a template whose field name is not known: causes name the path
@@ -132,41 +136,54 @@ pub fn type_name(value: &Value) -> &'static str {
     }
 }
 
-fn resolve_template(template: &Value, bindings: &Bindings, path: &mut String) -> Result<Value, JsonataError> {
-    match template {
-        Value::String(s) if is_expression(s) => {
-            let body = expression_body(s);
-            match run(body, bindings) {
-                Ok(Some(value)) => Ok(value),
-                Ok(None) => Err(query_error(format!("{} returned nothing (undefined).", field_sentence(body, path)))),
-                Err(failure) => Err(query_error(failure.cause(&field_sentence(body, path)))),
-            }
-        }
-        Value::Object(fields) => {
-            let mut resolved = Map::with_capacity(fields.len());
-            for (key, value) in fields {
-                let restore = path.len();
-                if !path.is_empty() {
-                    path.push('/');
+/// One walk over a field's template: the path reached so far, for causes, and the bindings
+/// converted at the first expression met.
+struct TemplateWalk<'a> {
+    bindings: &'a Bindings<'a>,
+    scope: OnceCell<Scope>,
+    path: String,
+}
+
+impl TemplateWalk<'_> {
+    fn resolve(&mut self, template: &Value) -> Result<Value, JsonataError> {
+        match template {
+            Value::String(s) if is_expression(s) => {
+                let body = expression_body(s);
+                let scope = self.scope.get_or_init(|| Scope::new(self.bindings));
+                match run(body, scope) {
+                    Ok(Some(value)) => Ok(value),
+                    Ok(None) => {
+                        Err(query_error(format!("{} returned nothing (undefined).", field_sentence(body, &self.path))))
+                    }
+                    Err(failure) => Err(query_error(failure.cause(&field_sentence(body, &self.path)))),
                 }
-                path.push_str(key);
-                let value = resolve_template(value, bindings, path)?;
-                path.truncate(restore);
-                resolved.insert(key.clone(), value);
             }
-            Ok(Value::Object(resolved))
-        }
-        Value::Array(items) => {
-            let mut resolved = Vec::with_capacity(items.len());
-            for (index, item) in items.iter().enumerate() {
-                let restore = path.len();
-                path.push_str(&format!("[{index}]"));
-                resolved.push(resolve_template(item, bindings, path)?);
-                path.truncate(restore);
+            Value::Object(fields) => {
+                let mut resolved = Map::with_capacity(fields.len());
+                for (key, value) in fields {
+                    let restore = self.path.len();
+                    if !self.path.is_empty() {
+                        self.path.push('/');
+                    }
+                    self.path.push_str(key);
+                    let value = self.resolve(value)?;
+                    self.path.truncate(restore);
+                    resolved.insert(key.clone(), value);
+                }
+                Ok(Value::Object(resolved))
             }
-            Ok(Value::Array(resolved))
+            Value::Array(items) => {
+                let mut resolved = Vec::with_capacity(items.len());
+                for (index, item) in items.iter().enumerate() {
+                    let restore = self.path.len();
+                    self.path.push_str(&format!("[{index}]"));
+                    resolved.push(self.resolve(item)?);
+                    self.path.truncate(restore);
+                }
+                Ok(Value::Array(resolved))
+            }
+            literal => Ok(literal.clone()),
         }
-        literal => Ok(literal.clone()),
     }
 }
 
@@ -212,15 +229,53 @@ fn parse(body: &str) -> Result<jsonata_core::ast::AstNode, String> {
     jsonata_core::parser::parse(body).map_err(|error| error.to_string())
 }
 
-/// Parses and evaluates one expression body with `$states` and the variables bound.
-fn run(body: &str, bindings: &Bindings) -> Result<Option<Value>, Failure> {
-    let ast = parse(body).map_err(Failure::Evaluation)?;
-    let mut context = Context::new();
-    for (name, value) in bindings.variables {
-        context.bind(name.clone(), JValue::from(value.clone()));
+/// `$states` and the visible variables as JSONata values, converted once per field.
+struct Scope {
+    names_and_values: Vec<(String, JValue)>,
+}
+
+impl Scope {
+    fn new(bindings: &Bindings) -> Self {
+        let mut names_and_values: Vec<_> =
+            bindings.variables.iter().map(|(name, value)| (name.clone(), JValue::from(value.clone()))).collect();
+        // Bound last: `$states` is reserved and always means the state's own data.
+        names_and_values.push(("states".to_owned(), JValue::from(bindings.states.clone())));
+        Self { names_and_values }
     }
-    // Bound last: `$states` is reserved and always means the state's own data.
-    context.bind("states".to_owned(), JValue::from(bindings.states.clone()));
+}
+
+/// How many parsed expressions each thread keeps. A definition has a bounded number of
+/// expressions, so this holds every expression of the machines a process typically runs.
+const PARSED_CACHE_CAPACITY: usize = 4096;
+
+thread_local! {
+    /// Parsed expression bodies: each state runs its expressions many times (Map iterations,
+    /// retries, executions), and parsing costs as much as evaluating a simple path.
+    static PARSED: RefCell<HashMap<String, Rc<AstNode>>> = RefCell::new(HashMap::new());
+}
+
+fn parsed(body: &str) -> Result<Rc<AstNode>, String> {
+    PARSED.with(|cache| {
+        if let Some(ast) = cache.borrow().get(body) {
+            return Ok(Rc::clone(ast));
+        }
+        let ast = Rc::new(parse(body)?);
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= PARSED_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(body.to_owned(), Rc::clone(&ast));
+        Ok(ast)
+    })
+}
+
+/// Parses and evaluates one expression body in `scope`.
+fn run(body: &str, scope: &Scope) -> Result<Option<Value>, Failure> {
+    let ast = parsed(body).map_err(Failure::Evaluation)?;
+    let mut context = Context::new();
+    for (name, value) in &scope.names_and_values {
+        context.bind(name.clone(), value.clone());
+    }
     let options = EvaluatorOptions { timeout_ms: Some(EVALUATION_TIMEOUT_MS), ..EvaluatorOptions::default() };
     let mut evaluator = Evaluator::with_options(context, options);
     extensions::install(&mut evaluator).map_err(|error| Failure::Evaluation(error.message().to_owned()))?;
