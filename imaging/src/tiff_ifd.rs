@@ -62,8 +62,9 @@ impl<'a> TiffStructure<'a> {
         }
         let count =
             self.u16_at(offset).ok_or_else(|| format!("first IFD offset {offset} is beyond the end of the data"))?;
-        let entries_end = offset + 2 + usize::from(count) * 12;
-        if entries_end > self.data.len() {
+        // The entries are followed by the 4-byte offset of the next IFD.
+        let ifd_end = offset + 2 + usize::from(count) * 12 + 4;
+        if ifd_end > self.data.len() {
             return Err(format!("first IFD ({count} entries) is truncated"));
         }
         Ok((0..usize::from(count))
