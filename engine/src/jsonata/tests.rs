@@ -431,3 +431,21 @@ fn runaway_recursion_fails_instead_of_hanging() {
     let message = error_of("{% ($f := function($n) { $f($n + 1) }; $f(0)) %}");
     assert!(message.starts_with('D') || message.starts_with('U'), "{message}");
 }
+
+#[test]
+fn messages_are_reworded_as_jsonata_js_words_them() {
+    assert_eq!(error_of("{% $foo() %}"), "T1006: Attempted to invoke a non-function");
+    assert_eq!(error_of("{% $number('abc') %}"), "D3030: Unable to cast value to a number: \"abc\"");
+    assert_eq!(error_of("{% $number('say \"hi\"') %}"), "D3030: Unable to cast value to a number: \"say \\\"hi\\\"\"");
+    assert_eq!(
+        jsonata_js_wording("T2001: The left side of the - operator must evaluate to a number"),
+        "T2001: The left side of the - operator must evaluate to a number"
+    );
+}
+
+#[test]
+fn non_finite_numbers_are_written_as_their_javascript_names() {
+    assert_eq!(value_of("{% 1 / 0 %}"), json!("Infinity"));
+    assert_eq!(value_of("{% -1 / 0 %}"), json!("-Infinity"));
+    assert_eq!(value_of("{% [1 / 0] %}"), json!(["Infinity"]));
+}
