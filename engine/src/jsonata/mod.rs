@@ -11,6 +11,7 @@
 
 mod convert;
 mod extensions;
+mod wording;
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -282,25 +283,8 @@ fn run(body: &str, scope: &Scope) -> Result<Option<Value>, Failure> {
     // `$` has no meaning in Step Functions' JSONata: the state's data is reached through `$states`.
     let result = evaluator
         .evaluate(&ast, &JValue::Undefined)
-        .map_err(|error| Failure::Evaluation(jsonata_js_wording(error.message())))?;
+        .map_err(|error| Failure::Evaluation(wording::jsonata_js_wording(error.message(), &ast)))?;
     convert::result_to_json(&result).map_err(|convert::NotJson| Failure::UnsupportedResult)
-}
-
-/// jsonata-core's message reworded as jsonata-js (and so AWS) words it, where jsonata-core's
-/// text carries what the jsonata-js text needs. Other messages keep jsonata-core's wording
-/// after the shared error code.
-fn jsonata_js_wording(message: &str) -> String {
-    const NON_FUNCTION: &str = "T1006: Attempted to invoke a non-function";
-    if message.starts_with(NON_FUNCTION) {
-        // jsonata-core appends the name (": $foo"); jsonata-js does not.
-        return NON_FUNCTION.to_owned();
-    }
-    if let Some(text) =
-        message.strip_prefix("D3030: Cannot convert '").and_then(|rest| rest.strip_suffix("' to number"))
-    {
-        return format!("D3030: Unable to cast value to a number: {}", Value::from(text));
-    }
-    message.to_owned()
 }
 
 fn query_error(message: impl Into<String>) -> JsonataError {
