@@ -441,6 +441,20 @@ fn messages_are_reworded_as_jsonata_js_words_them() {
         "T0410: Argument 2 of function \"count\" does not match function signature"
     );
     assert_eq!(error_of("{% $sum(['a']) %}"), "T0412: Argument 1 of function \"sum\" must be an array of \"numbers\"");
+    assert_eq!(error_of("{% 'a' - 1 %}"), "T2001: The left side of the \"-\" operator must evaluate to a number");
+    assert_eq!(error_of("{% 1 * {} %}"), "T2002: The right side of the \"*\" operator must evaluate to a number");
+    assert_eq!(
+        error_of("{% ['a'..2] %}"),
+        "T2003: The left side of the range operator (..) must evaluate to an integer"
+    );
+    assert_eq!(
+        error_of("{% [1..2.5] %}"),
+        "T2004: The right side of the range operator (..) must evaluate to an integer"
+    );
+    assert_eq!(
+        error_of("{% $single([1, 2]) %}"),
+        "D3138: The $single() function expected exactly 1 matching result.  Instead it matched more."
+    );
     // Two functions: which one failed is not known, so jsonata-core's text stays.
     assert!(error_of("{% $abs($round('x')) %}").starts_with("T0410: Argument 1 "));
 }

@@ -20,7 +20,30 @@ pub(super) fn jsonata_js_wording(message: &str, ast: &AstNode) -> String {
     {
         return format!("D3030: Unable to cast value to a number: {}", Value::from(text));
     }
+    if let Some(text) = operand_error(message) {
+        return text;
+    }
+    if let Some((kept, _count)) = message.strip_prefix("D3138: ").and_then(|detail| detail.rsplit_once(" (")) {
+        // jsonata-core appends the number of matches ("(2 values)"); jsonata-js does not.
+        return format!("D3138: {kept}");
+    }
     argument_error(message, ast).unwrap_or_else(|| message.to_owned())
+}
+
+/// Arithmetic and range operand errors: jsonata-js quotes the operator and words the range
+/// errors differently.
+fn operand_error(message: &str) -> Option<String> {
+    let (code, detail) = message.split_once(": ")?;
+    match code {
+        "T2001" | "T2002" => {
+            let (side, rest) = detail.split_once(" side of the ")?;
+            let operator = rest.strip_suffix(" operator must evaluate to a number")?;
+            Some(format!("{code}: {side} side of the \"{operator}\" operator must evaluate to a number"))
+        }
+        "T2003" => Some("T2003: The left side of the range operator (..) must evaluate to an integer".to_owned()),
+        "T2004" => Some("T2004: The right side of the range operator (..) must evaluate to an integer".to_owned()),
+        _ => None,
+    }
 }
 
 /// `T0410`/`T0412` argument errors name the function in jsonata-js. jsonata-core leaves the
