@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use imgflow_engine::jsonata::{Bindings, evaluate_field, is_expression, unexpected_type_error};
+use imgflow_engine::jsonata::{Bindings, check_syntax, evaluate_field, is_expression, unexpected_type_error};
 use serde_json::{Map, Value, json};
 
 const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/asl-conformance/cases");
@@ -137,4 +137,83 @@ fn single_state_jsonata_cases_match_aws() {
     println!("JSONata single-state conformance cases: {} of {covered} match AWS", covered - mismatches.len());
     assert!(covered >= 10, "only {covered} cases were covered");
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Every `{% … %}` string of the JSONata states of `machine` (and of the machines nested in its
+/// Map and Parallel states), with its location.
+fn jsonata_expressions(machine: &Value, inherited: Option<&str>, location: &str, found: &mut Vec<(String, String)>) {
+    let machine_language = machine["QueryLanguage"].as_str().or(inherited);
+    let Some(states) = machine["States"].as_object() else {
+        return;
+    };
+    for (name, state) in states {
+        let state_location = format!("{location}/States/{name}");
+        let language = state["QueryLanguage"].as_str().or(machine_language);
+        for (field, value) in state.as_object().into_iter().flatten() {
+            match field.as_str() {
+                "ItemProcessor" | "Iterator" => {
+                    jsonata_expressions(value, machine_language, &format!("{state_location}/{field}"), found)
+                }
+                "Branches" => {
+                    for (index, branch) in value.as_array().into_iter().flatten().enumerate() {
+                        jsonata_expressions(
+                            branch,
+                            machine_language,
+                            &format!("{state_location}/Branches/{index}"),
+                            found,
+                        );
+                    }
+                }
+                _ if language == Some("JSONata") => {
+                    expression_strings(value, &format!("{state_location}/{field}"), found)
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn expression_strings(value: &Value, location: &str, found: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(s) if is_expression(s) => found.push((location.to_owned(), s.clone())),
+        Value::Object(fields) => {
+            fields.iter().for_each(|(key, value)| expression_strings(value, &format!("{location}/{key}"), found))
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(index, value)| expression_strings(value, &format!("{location}/{index}"), found)),
+        _ => {}
+    }
+}
+
+/// AWS accepted every definition of the corpus, so every expression in it passes validation.
+#[test]
+fn every_expression_aws_accepted_passes_validation() {
+    let cases = Path::new(CASES);
+    if !cases.is_dir() {
+        eprintln!("skipped: {} is absent", cases.display());
+        return;
+    }
+    let mut expressions = Vec::new();
+    for entry in std::fs::read_dir(cases).expect("the cases folder is readable") {
+        let path = entry.expect("a readable entry").path();
+        if path.extension().is_none_or(|ext| ext != "json") {
+            continue;
+        }
+        let case: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("a readable case")).expect("a case is JSON");
+        jsonata_expressions(&case["definition"], None, &case["name"].to_string(), &mut expressions);
+    }
+    let refused: Vec<String> = expressions
+        .iter()
+        .filter_map(|(location, expression)| {
+            check_syntax(expression)
+                .err()
+                .map(|error| format!("{location}: {expression}: {} {}", error.error, error.message))
+        })
+        .collect();
+    println!("JSONata expressions in AWS-accepted definitions: {} checked", expressions.len());
+    assert!(expressions.len() >= 40, "only {} expressions found", expressions.len());
+    assert!(refused.is_empty(), "{}", refused.join("\n"));
 }

@@ -11,6 +11,7 @@
 
 mod convert;
 mod extensions;
+mod syntax;
 mod wording;
 
 use std::cell::{OnceCell, RefCell};
@@ -35,7 +36,8 @@ pub struct Bindings<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct JsonataError {
-    /// The ASL error name, e.g. `States.QueryEvaluationError`.
+    /// The ASL error name, `States.QueryEvaluationError` at run time; from [`check_syntax`]
+    /// and [`check_states_fields`], the validation diagnostic code.
     pub error: String,
     /// The cause, worded as AWS words it.
     pub message: String,
@@ -59,16 +61,55 @@ fn expression_body(s: &str) -> &str {
     s[2..s.len() - 2].trim()
 }
 
-/// Checks that `s` is a `{% … %}` string holding a JSONata expression that parses, for
-/// validation diagnostics. The message is the JSONata parser's, e.g.
-/// `S0207: Unexpected end of expression`.
+/// The diagnostic code AWS's validator gives an expression that does not parse.
+pub const INVALID_JSONATA_EXPRESSION: &str = "INVALID_JSONATA_EXPRESSION";
+
+/// The diagnostic code AWS's validator gives an expression that reads what Step Functions does
+/// not offer (`$`, `$$`, a bare top-level name, a `$states` field not available there).
+pub const UNSUPPORTED_JSONATA_EXPRESSION: &str = "UNSUPPORTED_JSONATA_EXPRESSION";
+
+/// Checks a `{% … %}` string as AWS's validator does, for validation diagnostics.
+///
+/// On failure, `error` is the diagnostic code ([`INVALID_JSONATA_EXPRESSION`] or
+/// [`UNSUPPORTED_JSONATA_EXPRESSION`]) and `message` AWS's text: the parser's message without
+/// its `S0xxx` code (`Unexpected end of expression`), `Reference to 'phone' at the top level is
+/// not supported.` for a path that starts with a bare name (or `$`), and `Reference to '$$' is
+/// not supported.`.
 pub fn check_syntax(s: &str) -> Result<(), JsonataError> {
+    let ast = parse_for_validation(s)?;
+    match syntax::first_refused_reference(&ast) {
+        None => Ok(()),
+        Some(syntax::Refused::Root) => Err(unsupported("Reference to '$$' is not supported.")),
+        Some(syntax::Refused::TopLevel(name)) => {
+            Err(unsupported(format!("Reference to '{name}' at the top level is not supported.")))
+        }
+    }
+}
+
+/// Checks that a `{% … %}` string reads only the `$states` fields `available` where it is
+/// written: `input` and `context` everywhere, `result` in a Task/Map/Parallel state's `Output`
+/// and `Assign`, `errorOutput` in a `Catch` entry's `Output` and `Assign`. AWS refuses the
+/// others with `Field '$states.errorOutput' does not exist.` ([`UNSUPPORTED_JSONATA_EXPRESSION`]).
+pub fn check_states_fields(s: &str, available: &[&str]) -> Result<(), JsonataError> {
+    let ast = parse_for_validation(s)?;
+    match syntax::states_fields(&ast).into_iter().find(|field| !available.contains(&field.as_str())) {
+        None => Ok(()),
+        Some(field) => Err(unsupported(format!("Field '$states.{field}' does not exist."))),
+    }
+}
+
+fn parse_for_validation(s: &str) -> Result<Rc<AstNode>, JsonataError> {
+    let invalid = |message: String| JsonataError { error: INVALID_JSONATA_EXPRESSION.to_owned(), message };
     if !is_expression(s) {
-        return Err(query_error(format!(
+        return Err(invalid(format!(
             "The value '{s}' is not a JSONata expression: it must start with '{{%' and end with '%}}'."
         )));
     }
-    parse(expression_body(s)).map(drop).map_err(query_error)
+    parsed(expression_body(s)).map_err(|message| invalid(syntax::parse_error_message(&message)))
+}
+
+fn unsupported(message: impl Into<String>) -> JsonataError {
+    JsonataError { error: UNSUPPORTED_JSONATA_EXPRESSION.to_owned(), message: message.into() }
 }
 
 /// Evaluates one `{% … %}` expression string; `Ok(None)` means its result is undefined.

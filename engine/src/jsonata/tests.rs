@@ -51,13 +51,66 @@ fn expression_strings_are_exactly_delimited() {
 }
 
 #[test]
-fn syntax_is_checked_with_jsonata_codes() {
+fn syntax_errors_read_as_aws_validation_reports_them() {
     assert_eq!(check_syntax("{% $states.input.a + 1 %}"), Ok(()));
-    let error = check_syntax("{% 1 + %}").unwrap_err();
-    assert_eq!(error.error, QUERY_EVALUATION_ERROR);
-    assert!(error.message.starts_with("S0"), "{}", error.message);
-    assert!(check_syntax("{%%}").is_err());
+    let invalid = |expression: &str| {
+        let error = check_syntax(&format!("{{%{expression}%}}")).unwrap_err();
+        assert_eq!(error.error, INVALID_JSONATA_EXPRESSION, "{expression}");
+        error.message
+    };
+    assert_eq!(invalid(" 1 + "), "Unexpected end of expression");
+    assert_eq!(invalid(""), "Unexpected end of expression");
+    assert_eq!(invalid(" $x := "), "Unexpected end of expression");
+    assert_eq!(invalid(" $states.input.a[1,2) "), "Expected \"]\", got \",\"");
+    assert_eq!(invalid(" ($states.input "), "Expected \")\" before end of expression");
+    assert_eq!(invalid(" {\"a\":} "), "The symbol \"}\" cannot be used as a unary operator");
+    assert_eq!(invalid(" \"unterminated "), "String literal must be terminated by a matching quote");
     assert!(check_syntax("$states.input").is_err());
+}
+
+#[test]
+fn references_without_a_context_are_refused() {
+    let refused = |expression: &str| {
+        let error = check_syntax(&format!("{{% {expression} %}}")).unwrap_err();
+        assert_eq!(error.error, UNSUPPORTED_JSONATA_EXPRESSION, "{expression}");
+        error.message
+    };
+    assert_eq!(refused("phone"), "Reference to 'phone' at the top level is not supported.");
+    assert_eq!(refused("$"), "Reference to '$' at the top level is not supported.");
+    assert_eq!(refused("$.a"), "Reference to '$' at the top level is not supported.");
+    assert_eq!(refused("$$"), "Reference to '$$' is not supported.");
+    assert_eq!(refused("{aaa: 1}"), "Reference to 'aaa' at the top level is not supported.");
+    assert_eq!(
+        refused("$map($states.input.a, function($x) { b })"),
+        "Reference to 'b' at the top level is not supported."
+    );
+    assert_eq!(refused("$x := phone"), "Reference to 'phone' at the top level is not supported.");
+    assert_eq!(refused("1 + a.b"), "Reference to 'a' at the top level is not supported.");
+    for accepted in [
+        "$states.input.items[price > 5].name",
+        "$states.input.items^(price).name",
+        "$states.input.items{kind: $count(id)}",
+        "$x := 1",
+        "$undefinedVariable",
+        "{'key': $states.input.a}",
+        "$states.input.a ? 'yes' : 'no'",
+        "$map($states.input.a, function($x) { $x.b })",
+    ] {
+        assert_eq!(check_syntax(&format!("{{% {accepted} %}}")), Ok(()), "{accepted}");
+    }
+}
+
+#[test]
+fn states_fields_are_checked_against_where_the_expression_is() {
+    let everywhere = ["input", "context"];
+    assert_eq!(check_states_fields("{% $states.input.a & $states.context.x %}", &everywhere), Ok(()));
+    let error = check_states_fields("{% $states.errorOutput.Cause %}", &everywhere).unwrap_err();
+    assert_eq!(error.error, UNSUPPORTED_JSONATA_EXPRESSION);
+    assert_eq!(error.message, "Field '$states.errorOutput' does not exist.");
+    let error = check_states_fields("{% $map([1], function($v) { $states.result }) %}", &everywhere).unwrap_err();
+    assert_eq!(error.message, "Field '$states.result' does not exist.");
+    assert_eq!(check_states_fields("{% $states.errorOutput %}", &["input", "context", "errorOutput"]), Ok(()));
+    assert_eq!(check_states_fields("{% $states %}", &everywhere), Ok(()));
 }
 
 #[test]
