@@ -46,6 +46,13 @@ pub struct JsonataError {
 /// The ASL error for every JSONata failure at run time.
 pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
 
+/// The diagnostic code AWS's validator gives an expression that does not parse.
+pub const INVALID_JSONATA_EXPRESSION: &str = "INVALID_JSONATA_EXPRESSION";
+
+/// The diagnostic code AWS's validator gives an expression that reads what Step Functions does
+/// not offer (`$`, `$$`, a bare top-level name, a `$states` field not available there).
+pub const UNSUPPORTED_JSONATA_EXPRESSION: &str = "UNSUPPORTED_JSONATA_EXPRESSION";
+
 /// How long one expression may run before it fails. AWS bounds evaluation without documenting
 /// the figure; five seconds is the JSONata reference implementation's own default.
 const EVALUATION_TIMEOUT_MS: u64 = 5_000;
@@ -56,17 +63,14 @@ pub fn is_expression(s: &str) -> bool {
     s.len() >= 4 && s.starts_with("{%") && s.ends_with("%}")
 }
 
+fn not_an_expression(s: &str) -> String {
+    format!("The value '{s}' is not a JSONata expression: it must start with '{{%' and end with '%}}'.")
+}
+
 /// The expression between the delimiters, trimmed, as AWS quotes it in causes.
 fn expression_body(s: &str) -> &str {
     s[2..s.len() - 2].trim()
 }
-
-/// The diagnostic code AWS's validator gives an expression that does not parse.
-pub const INVALID_JSONATA_EXPRESSION: &str = "INVALID_JSONATA_EXPRESSION";
-
-/// The diagnostic code AWS's validator gives an expression that reads what Step Functions does
-/// not offer (`$`, `$$`, a bare top-level name, a `$states` field not available there).
-pub const UNSUPPORTED_JSONATA_EXPRESSION: &str = "UNSUPPORTED_JSONATA_EXPRESSION";
 
 /// Checks a `{% … %}` string as AWS's validator does, for validation diagnostics.
 ///
@@ -101,9 +105,7 @@ pub fn check_states_fields(s: &str, available: &[&str]) -> Result<(), JsonataErr
 fn parse_for_validation(s: &str) -> Result<Rc<AstNode>, JsonataError> {
     let invalid = |message: String| JsonataError { error: INVALID_JSONATA_EXPRESSION.to_owned(), message };
     if !is_expression(s) {
-        return Err(invalid(format!(
-            "The value '{s}' is not a JSONata expression: it must start with '{{%' and end with '%}}'."
-        )));
+        return Err(invalid(not_an_expression(s)));
     }
     parsed(expression_body(s)).map_err(|message| invalid(syntax::parse_error_message(&message)))
 }
@@ -118,9 +120,7 @@ fn unsupported(message: impl Into<String>) -> JsonataError {
 /// function signature`); [`evaluate_field`] words it as AWS does for a named field.
 pub fn evaluate(s: &str, bindings: &Bindings) -> Result<Option<Value>, JsonataError> {
     if !is_expression(s) {
-        return Err(query_error(format!(
-            "The value '{s}' is not a JSONata expression: it must start with '{{%' and end with '%}}'."
-        )));
+        return Err(query_error(not_an_expression(s)));
     }
     let body = expression_body(s);
     run(body, &Scope::new(bindings)).map_err(|failure| match failure {
@@ -267,7 +267,7 @@ fn has_error_code(message: &str) -> bool {
     bytes.len() >= 6 && bytes[0].is_ascii_uppercase() && bytes[1..5].iter().all(u8::is_ascii_digit) && bytes[5] == b':'
 }
 
-fn parse(body: &str) -> Result<jsonata_core::ast::AstNode, String> {
+fn parse(body: &str) -> Result<AstNode, String> {
     jsonata_core::parser::parse(body).map_err(|error| error.to_string())
 }
 
