@@ -73,11 +73,11 @@ class DeploymentContract(unittest.TestCase):
 
     # ------------------------------------------------------------ functions
 
-    def test_functions_are_arm64_al2023_rust_binaries_built_by_cargo_lambda_from_the_workspace(self):
+    def test_functions_are_arm64_al2023_rust_binaries_built_by_cargo_lambda_from_the_steps_crate(self):
         self.assertEqual(self.globals["Runtime"], "provided.al2023")
         self.assertEqual(self.globals["Architectures"], ["arm64"])
         self.assertEqual(self.globals["Handler"], "bootstrap")
-        self.assertEqual(self.globals["CodeUri"], "./")
+        self.assertEqual(self.globals["CodeUri"], "steps/")
         for logical_id, binary in FUNCTION_BINARIES.items():
             with self.subTest(function=logical_id):
                 metadata = self.resources[logical_id]["Metadata"]
