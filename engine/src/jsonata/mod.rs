@@ -125,7 +125,7 @@ pub fn evaluate(s: &str, bindings: &Bindings) -> Result<Option<Value>, JsonataEr
     let body = expression_body(s);
     run(body, &Scope::new(bindings)).map_err(|failure| match failure {
         Failure::Evaluation(message) => query_error(message),
-        unsupported => query_error(unsupported.cause(&field_sentence(body, ""))),
+        other => query_error(other.cause(&field_sentence(body, ""))),
     })
 }
 
@@ -239,11 +239,14 @@ fn field_sentence(body: &str, field: &str) -> String {
 }
 
 /// Why an expression produced no value.
+#[derive(Debug)]
 enum Failure {
     /// Parsing or evaluation raised an error; JSONata's own message.
     Evaluation(String),
     /// The result is a function or a regular expression, which JSON cannot hold.
     UnsupportedResult,
+    /// The JSONata library itself failed (it panicked).
+    Internal,
 }
 
 impl Failure {
@@ -257,6 +260,10 @@ impl Failure {
                 format!("{sentence} threw an error during evaluation{separator}{message}")
             }
             Failure::UnsupportedResult => format!("{sentence} returned an unsupported result type."),
+            // AWS follows this sentence with an id of its own for the failure.
+            Failure::Internal => {
+                format!("{sentence} threw an internal error during evaluation. {}", uuid::Uuid::new_v4())
+            }
         }
     }
 }
@@ -322,10 +329,19 @@ fn run(body: &str, scope: &Scope) -> Result<Option<Value>, Failure> {
     let mut evaluator = Evaluator::with_options(context, options);
     extensions::install(&mut evaluator).map_err(|error| Failure::Evaluation(error.message().to_owned()))?;
     // `$` has no meaning in Step Functions' JSONata: the state's data is reached through `$states`.
-    let result = evaluator
-        .evaluate(&ast, &JValue::Undefined)
-        .map_err(|error| Failure::Evaluation(wording::jsonata_js_wording(error.message(), &ast)))?;
+    let result = contain_panics(|| {
+        evaluator
+            .evaluate(&ast, &JValue::Undefined)
+            .map_err(|error| Failure::Evaluation(wording::jsonata_js_wording(error.message(), &ast)))
+    })?;
     convert::result_to_json(&result).map_err(|convert::NotJson| Failure::UnsupportedResult)
+}
+
+/// Runs `evaluation`, turning a panic inside the JSONata library into a failure of the state
+/// rather than of the process: an expression is user input.
+fn contain_panics<T>(evaluation: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
+    // Nothing outlives a failed evaluation: the evaluator and its values are dropped with it.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(evaluation)).unwrap_or(Err(Failure::Internal))
 }
 
 fn query_error(message: impl Into<String>) -> JsonataError {

@@ -241,6 +241,19 @@ fn evaluation_errors_carry_the_jsonata_code_after_the_aws_sentence() {
 }
 
 #[test]
+fn a_panic_in_the_library_fails_the_expression() {
+    let outcome: Result<(), Failure> = contain_panics(|| panic!("a bug in the evaluator"));
+    let cause = outcome.unwrap_err().cause("The JSONata expression 'x' specified for the field 'Output'");
+    let (sentence, id) = cause.rsplit_once(' ').unwrap();
+    assert_eq!(
+        sentence,
+        "The JSONata expression 'x' specified for the field 'Output' threw an internal error during evaluation."
+    );
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    assert_eq!(contain_panics(|| Ok::<_, Failure>(7)).unwrap(), 7);
+}
+
+#[test]
 fn a_message_without_a_code_follows_a_colon() {
     let sentence = "The JSONata expression 'x' specified for the field 'Output'";
     assert_eq!(
