@@ -4,10 +4,22 @@
 //! 2.0.6). This module adds what Step Functions puts around it:
 //! - `$states` and the visible workflow variables bound as JSONata variables, `$` left undefined;
 //! - Step Functions' extension functions (`$partition`, `$range`, `$hash`, `$random`, `$uuid`,
-//!   `$parse`) and `$eval` disabled, see [`extensions`];
-//! - AWS's number printing (integral doubles become JSON integers), see [`convert`];
+//!   `$parse`) and `$eval` disabled;
+//! - AWS's number printing (integral doubles become JSON integers);
 //! - AWS's error names and causes: every failure is `States.QueryEvaluationError`, and a cause
-//!   names the expression and the field it was written in.
+//!   names the expression and the field it was written in;
+//! - AWS's validation of expressions ([`check_syntax`], [`check_states_fields`]).
+//!
+//! Known differences from AWS:
+//! - Numbers are doubles throughout, so integers beyond 2^53 lose precision, even when an
+//!   expression only passes them through (AWS keeps 64-bit integers exact).
+//! - Regular expressions use the `regex` crate's syntax: no look-around, no back-references.
+//! - Error texts after the JSONata code are jsonata-js's for the common argument, operand and
+//!   conversion errors, but jsonata-core's own for the rest (e.g. T2009 does not quote the
+//!   values compared). An unterminated regex is reported as an unterminated string.
+//! - Limits: an expression fails after 5 s; AWS's nesting-depth and memory bounds are not
+//!   applied, and `$range` stops at 10^7 items as JSONata's `..` does.
+//! - `$base64decode` of invalid input gives `""` where AWS reports an internal error.
 
 mod convert;
 mod extensions;
