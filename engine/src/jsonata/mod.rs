@@ -32,7 +32,7 @@ use std::rc::Rc;
 
 use jsonata_core::ast::AstNode;
 use jsonata_core::evaluator::{Context, Evaluator, EvaluatorOptions};
-use jsonata_core::value::JValue;
+use jsonata_core::value::{JMap, JValue};
 use serde_json::{Map, Value};
 
 /// What an expression can see: `$states` and the visible workflow variables.
@@ -92,8 +92,8 @@ fn expression_body(s: &str) -> &str {
 /// not supported.` for a path that starts with a bare name (or `$`), and `Reference to '$$' is
 /// not supported.`.
 pub fn check_syntax(s: &str) -> Result<(), JsonataError> {
-    let ast = parse_for_validation(s)?;
-    match syntax::first_refused_reference(&ast) {
+    let parsed = parse_for_validation(s)?;
+    match syntax::first_refused_reference(&parsed.ast) {
         None => Ok(()),
         Some(syntax::Refused::Root) => Err(unsupported("Reference to '$$' is not supported.")),
         Some(syntax::Refused::TopLevel(name)) => {
@@ -107,14 +107,14 @@ pub fn check_syntax(s: &str) -> Result<(), JsonataError> {
 /// and `Assign`, `errorOutput` in a `Catch` entry's `Output` and `Assign`. AWS refuses the
 /// others with `Field '$states.errorOutput' does not exist.` ([`UNSUPPORTED_JSONATA_EXPRESSION`]).
 pub fn check_states_fields(s: &str, available: &[&str]) -> Result<(), JsonataError> {
-    let ast = parse_for_validation(s)?;
-    match syntax::states_fields(&ast).into_iter().find(|field| !available.contains(&field.as_str())) {
+    let parsed = parse_for_validation(s)?;
+    match parsed.reads.states_fields.iter().find(|field| !available.contains(&field.as_str())) {
         None => Ok(()),
         Some(field) => Err(unsupported(format!("Field '$states.{field}' does not exist."))),
     }
 }
 
-fn parse_for_validation(s: &str) -> Result<Rc<AstNode>, JsonataError> {
+fn parse_for_validation(s: &str) -> Result<Rc<Parsed>, JsonataError> {
     let invalid = |message: String| JsonataError { error: INVALID_JSONATA_EXPRESSION.to_owned(), message };
     if !is_expression(s) {
         return Err(invalid(not_an_expression(s)));
@@ -152,7 +152,7 @@ pub fn evaluate(s: &str, bindings: &Bindings) -> Result<Option<Value>, JsonataEr
 /// `[index]`). Undefined values *inside* one expression's result follow JSONata: an object
 /// constructor drops the key, an array constructor drops the item.
 pub fn evaluate_field(field: &str, template: &Value, bindings: &Bindings) -> Result<Value, JsonataError> {
-    TemplateWalk { bindings, scope: OnceCell::new(), path: field.to_owned() }.resolve(template)
+    TemplateWalk { scope: Scope::new(bindings), path: field.to_owned() }.resolve(template)
 }
 
 /// [`evaluate_field`] for a template whose field name is not known: causes name the path
@@ -191,10 +191,9 @@ pub fn type_name(value: &Value) -> &'static str {
 }
 
 /// One walk over a field's template: the path reached so far, for causes, and the bindings
-/// converted at the first expression met.
+/// its expressions have converted so far.
 struct TemplateWalk<'a> {
-    bindings: &'a Bindings<'a>,
-    scope: OnceCell<Scope>,
+    scope: Scope<'a>,
     path: String,
 }
 
@@ -203,8 +202,7 @@ impl TemplateWalk<'_> {
         match template {
             Value::String(s) if is_expression(s) => {
                 let body = expression_body(s);
-                let scope = self.scope.get_or_init(|| Scope::new(self.bindings));
-                match run(body, scope) {
+                match run(body, &self.scope) {
                     Ok(Some(value)) => Ok(value),
                     Ok(None) => {
                         Err(query_error(format!("{} returned nothing (undefined).", field_sentence(body, &self.path))))
@@ -286,23 +284,60 @@ fn has_error_code(message: &str) -> bool {
     bytes.len() >= 6 && bytes[0].is_ascii_uppercase() && bytes[1..5].iter().all(u8::is_ascii_digit) && bytes[5] == b':'
 }
 
-fn parse(body: &str) -> Result<AstNode, String> {
-    jsonata_core::parser::parse(body).map_err(|error| error.to_string())
+/// The bindings of one field as JSONata values, each converted when an expression first reads
+/// it and then shared by the field's other expressions.
+struct Scope<'a> {
+    bindings: &'a Bindings<'a>,
+    variables: RefCell<HashMap<String, JValue>>,
+    states_fields: RefCell<HashMap<String, JValue>>,
+    whole_states: OnceCell<JValue>,
 }
 
-/// `$states` and the visible variables as JSONata values, converted once per field.
-struct Scope {
-    names_and_values: Vec<(String, JValue)>,
-}
-
-impl Scope {
-    fn new(bindings: &Bindings) -> Self {
-        let mut names_and_values: Vec<_> =
-            bindings.variables.iter().map(|(name, value)| (name.clone(), JValue::from(value.clone()))).collect();
-        // Bound last: `$states` is reserved and always means the state's own data.
-        names_and_values.push(("states".to_owned(), JValue::from(bindings.states.clone())));
-        Self { names_and_values }
+impl<'a> Scope<'a> {
+    fn new(bindings: &'a Bindings<'a>) -> Self {
+        Self {
+            bindings,
+            variables: RefCell::default(),
+            states_fields: RefCell::default(),
+            whole_states: OnceCell::new(),
+        }
     }
+
+    /// Binds what `reads` names: the variables, and `$states` whole or with only the fields
+    /// read, so that an expression does not pay for converting data it never reads.
+    fn bind(&self, reads: &syntax::Reads, context: &mut Context) {
+        for name in &reads.variables {
+            // `$states` is reserved and always means the state's own data.
+            if name == "states" {
+                continue;
+            }
+            if let Some(value) = self.bindings.variables.get(name) {
+                let converted = cached(&self.variables, name, value);
+                context.bind(name.clone(), converted);
+            }
+        }
+        let states = if reads.whole_states {
+            self.whole_states.get_or_init(|| JValue::from(self.bindings.states.clone())).clone()
+        } else {
+            let fields = reads.states_fields.iter().filter_map(|field| {
+                let value = self.bindings.states.get(field)?;
+                Some((field.clone(), cached(&self.states_fields, field, value)))
+            });
+            JValue::Object(Rc::new(fields.collect::<JMap>()))
+        };
+        context.bind("states".to_owned(), states);
+    }
+}
+
+/// `value` as a JSONata value, converted once per `cache`.
+fn cached(cache: &RefCell<HashMap<String, JValue>>, name: &str, value: &Value) -> JValue {
+    cache.borrow_mut().entry(name.to_owned()).or_insert_with(|| JValue::from(value.clone())).clone()
+}
+
+/// A parsed expression body and what it reads.
+struct Parsed {
+    ast: AstNode,
+    reads: syntax::Reads,
 }
 
 /// How many parsed expressions each thread keeps. A definition has a bounded number of
@@ -312,39 +347,39 @@ const PARSED_CACHE_CAPACITY: usize = 4096;
 thread_local! {
     /// Parsed expression bodies: each state runs its expressions many times (Map iterations,
     /// retries, executions), and parsing costs as much as evaluating a simple path.
-    static PARSED: RefCell<HashMap<String, Rc<AstNode>>> = RefCell::new(HashMap::new());
+    static PARSED: RefCell<HashMap<String, Rc<Parsed>>> = RefCell::new(HashMap::new());
 }
 
-fn parsed(body: &str) -> Result<Rc<AstNode>, String> {
+fn parsed(body: &str) -> Result<Rc<Parsed>, String> {
     PARSED.with(|cache| {
-        if let Some(ast) = cache.borrow().get(body) {
-            return Ok(Rc::clone(ast));
+        if let Some(parsed) = cache.borrow().get(body) {
+            return Ok(Rc::clone(parsed));
         }
-        let ast = Rc::new(parse(body)?);
+        let ast = jsonata_core::parser::parse(body).map_err(|error| error.to_string())?;
+        let parsed = Rc::new(Parsed { reads: syntax::reads(&ast), ast });
         let mut cache = cache.borrow_mut();
         if cache.len() >= PARSED_CACHE_CAPACITY {
             cache.clear();
         }
-        cache.insert(body.to_owned(), Rc::clone(&ast));
-        Ok(ast)
+        cache.insert(body.to_owned(), Rc::clone(&parsed));
+        Ok(parsed)
     })
 }
 
 /// Parses and evaluates one expression body in `scope`.
 fn run(body: &str, scope: &Scope) -> Result<Option<Value>, Failure> {
-    let ast = parsed(body).map_err(Failure::Evaluation)?;
+    let parsed = parsed(body).map_err(Failure::Evaluation)?;
+    let ast = &parsed.ast;
     let mut context = Context::new();
-    for (name, value) in &scope.names_and_values {
-        context.bind(name.clone(), value.clone());
-    }
+    scope.bind(&parsed.reads, &mut context);
     let options = EvaluatorOptions { timeout_ms: Some(EVALUATION_TIMEOUT_MS), ..EvaluatorOptions::default() };
     let mut evaluator = Evaluator::with_options(context, options);
     extensions::install(&mut evaluator).map_err(|error| Failure::Evaluation(error.message().to_owned()))?;
     // `$` has no meaning in Step Functions' JSONata: the state's data is reached through `$states`.
     let result = contain_panics(|| {
         evaluator
-            .evaluate(&ast, &JValue::Undefined)
-            .map_err(|error| Failure::Evaluation(wording::jsonata_js_wording(error.message(), &ast)))
+            .evaluate(ast, &JValue::Undefined)
+            .map_err(|error| Failure::Evaluation(wording::jsonata_js_wording(error.message(), ast)))
     })?;
     convert::result_to_json(&result).map_err(|convert::NotJson| Failure::UnsupportedResult)
 }

@@ -71,21 +71,33 @@ fn visit_top_level(node: &AstNode, report: &mut dyn FnMut(Refused)) {
     }
 }
 
-/// The `$states` fields an expression reads (`input`, `result`, …), in the order written.
-pub(super) fn states_fields(ast: &AstNode) -> Vec<String> {
-    let tree = match serde_json::to_value(ast) {
-        Ok(tree) => tree,
-        // A tree that cannot be written as JSON holds no path to inspect.
-        Err(_) => return Vec::new(),
-    };
-    let mut fields = Vec::new();
-    collect_states_fields(&tree, &mut fields);
-    fields
+/// What an expression reads from its bindings.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Reads {
+    /// Every `$name` the expression mentions (a superset of the variables it reads: lambda
+    /// parameters and local `:=` names are included).
+    pub(super) variables: Vec<String>,
+    /// The `$states` fields it reads as `$states.<field>`, in the order written.
+    pub(super) states_fields: Vec<String>,
+    /// Whether it also uses `$states` other than as `$states.<field>` (`$keys($states)`).
+    pub(super) whole_states: bool,
 }
 
-/// Walks the JSON form of the syntax tree for paths whose first two steps are
-/// `$states` and a field name, wherever they are.
-fn collect_states_fields(node: &serde_json::Value, fields: &mut Vec<String>) {
+/// What `ast` reads. JSONata has no way to reach a variable by a computed name (`$eval` is
+/// disabled), so the names written are all the expression can read.
+pub(super) fn reads(ast: &AstNode) -> Reads {
+    let mut reads = Reads::default();
+    match serde_json::to_value(ast) {
+        // Walking the tree's JSON form finds every variable without depending on the shape of
+        // each node type.
+        Ok(tree) => collect_reads(&tree, &mut reads),
+        // Not expected; reading everything is always correct.
+        Err(_) => reads.whole_states = true,
+    }
+    reads
+}
+
+fn collect_reads(node: &serde_json::Value, reads: &mut Reads) {
     use serde_json::Value;
     match node {
         Value::Object(object) => {
@@ -93,13 +105,30 @@ fn collect_states_fields(node: &serde_json::Value, fields: &mut Vec<String>) {
                 && let [first, second, ..] = steps.as_slice()
                 && first["node"]["Variable"] == "states"
                 && let Some(field) = second["node"]["Name"].as_str()
-                && !fields.iter().any(|known| known == field)
             {
-                fields.push(field.to_owned());
+                if !reads.states_fields.iter().any(|known| known == field) {
+                    reads.states_fields.push(field.to_owned());
+                }
+                // The rest of the first step (its predicates) and the later steps.
+                first
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(key, _)| *key != "node")
+                    .for_each(|(_, child)| collect_reads(child, reads));
+                steps[1..].iter().for_each(|step| collect_reads(step, reads));
+                return;
             }
-            object.values().for_each(|child| collect_states_fields(child, fields));
+            if let Some(Value::String(name)) = object.get("Variable") {
+                if name == "states" {
+                    reads.whole_states = true;
+                } else if !name.is_empty() && !reads.variables.iter().any(|known| known == name) {
+                    reads.variables.push(name.clone());
+                }
+            }
+            object.values().for_each(|child| collect_reads(child, reads));
         }
-        Value::Array(items) => items.iter().for_each(|child| collect_states_fields(child, fields)),
+        Value::Array(items) => items.iter().for_each(|child| collect_reads(child, reads)),
         _ => {}
     }
 }

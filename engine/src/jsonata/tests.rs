@@ -531,3 +531,43 @@ fn non_finite_numbers_are_written_as_their_javascript_names() {
     assert_eq!(value_of("{% -1 / 0 %}"), json!("-Infinity"));
     assert_eq!(value_of("{% [1 / 0] %}"), json!(["Infinity"]));
 }
+
+#[test]
+fn reads_name_the_variables_and_states_fields_written() {
+    let reads = |expression: &str| syntax::reads(&parsed(expression).unwrap().ast);
+    let found = reads("$a + $sum($states.input.items[price > $limit].price) + $states.context.x");
+    assert_eq!(found.variables, ["a", "limit"]);
+    assert_eq!(found.states_fields, ["input", "context"]);
+    assert!(!found.whole_states);
+    assert!(reads("$keys($states)").whole_states);
+    assert!(reads("($s := $states; $s.input)").whole_states);
+    assert!(reads("$states.*").whole_states);
+    // A called function is not a variable read.
+    assert_eq!(reads("$map($list, function($v) { $v })").variables, ["list", "v"]);
+}
+
+#[test]
+fn expressions_see_all_of_states_and_every_variable_they_name() {
+    let input = json!({"a": 1});
+    let variables = json!({"v": 100, "limit": 2, "unused": {"big": [1, 2, 3]}});
+    let result = |expression| evaluate_with(expression, input.clone(), variables.clone()).unwrap().unwrap();
+    assert_eq!(result("{% $keys($states) %}"), json!(["input", "context"]));
+    assert_eq!(result("{% $lookup($states, 'input') %}"), json!({"a": 1}));
+    assert_eq!(result("{% $map([1, 2], function($v) { $v * $limit }) %}"), json!([2, 4]));
+    assert_eq!(result("{% $v + $states.input.a %}"), json!(101));
+    assert_eq!(result("{% $states.context.Execution.Name & '/' & $states.input.a %}"), json!("exec-1/1"));
+    assert!(evaluate_with("{% $states.result %}", input.clone(), variables.clone()).unwrap().is_none());
+}
+
+#[test]
+fn a_field_converts_each_binding_once_for_all_its_expressions() {
+    let states = states(json!({"a": 1, "b": 2}));
+    let variables = Map::from_iter([("x".to_owned(), json!(10))]);
+    let bindings = Bindings { states: &states, variables: &variables };
+    let result = evaluate_field(
+        "Output",
+        &json!({"sum": "{% $states.input.a + $states.input.b %}", "x": "{% $x %}", "again": "{% $x + 1 %}"}),
+        &bindings,
+    );
+    assert_eq!(result, Ok(json!({"sum": 3, "x": 10, "again": 11})));
+}
