@@ -38,7 +38,7 @@ fn nested_to_json(value: &JValue) -> Option<Value> {
 
 /// AWS prints an integral double without a fraction (`2`, not `2.0`) and writes the
 /// non-finite numbers, which JSON has no literal for, as the strings JavaScript names them by.
-pub(super) fn number_to_json(n: f64) -> Value {
+fn number_to_json(n: f64) -> Value {
     if n.is_nan() {
         return Value::String("NaN".to_owned());
     }

@@ -65,6 +65,7 @@ fn syntax_errors_read_as_aws_validation_reports_them() {
     assert_eq!(invalid(" ($states.input "), "Expected \")\" before end of expression");
     assert_eq!(invalid(" {\"a\":} "), "The symbol \"}\" cannot be used as a unary operator");
     assert_eq!(invalid(" \"unterminated "), "String literal must be terminated by a matching quote");
+    assert_eq!(invalid(" $states.input.a bar "), "Syntax error: \"bar\"");
     assert!(check_syntax("$states.input").is_err());
 }
 
