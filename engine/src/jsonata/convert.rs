@@ -36,6 +36,20 @@ fn nested_to_json(value: &JValue) -> Option<Value> {
     })
 }
 
+/// A JSON value read straight from the bindings, with its numbers printed as AWS prints the
+/// numbers of a JSONata result: 64-bit integers exact, integral doubles without a fraction.
+pub(super) fn bound_value_to_json(value: &Value) -> Value {
+    match value {
+        Value::Number(number) if number.is_i64() => value.clone(),
+        Value::Number(number) => number.as_f64().map_or(Value::Null, number_to_json),
+        Value::Array(items) => Value::Array(items.iter().map(bound_value_to_json).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.iter().map(|(key, value)| (key.clone(), bound_value_to_json(value))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 /// AWS prints an integral double without a fraction (`2`, not `2.0`) and writes the
 /// non-finite numbers, which JSON has no literal for, as the strings JavaScript names them by.
 fn number_to_json(n: f64) -> Value {

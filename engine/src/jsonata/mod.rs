@@ -11,8 +11,10 @@
 //! - AWS's validation of expressions ([`check_syntax`], [`check_states_fields`]).
 //!
 //! Known differences from AWS:
-//! - Numbers are doubles throughout, so integers beyond 2^53 lose precision, even when an
-//!   expression only passes them through (AWS keeps 64-bit integers exact).
+//! - JSONata numbers are doubles: a computed integer beyond 2^53 loses precision. An expression
+//!   that is only a path of field names (`$states.input.id`, `$var.a`) reads the bindings
+//!   directly and keeps 64-bit integers exact, as AWS does; other expressions that pass a
+//!   large integer through (`$states.input.items[0]`) round it.
 //! - Regular expressions use the `regex` crate's syntax: no look-around, no back-references.
 //! - Error texts after the JSONata code are jsonata-js's for the common argument, operand and
 //!   conversion errors, but jsonata-core's own for the rest (e.g. T2009 does not quote the
@@ -327,6 +329,20 @@ impl<'a> Scope<'a> {
         };
         context.bind("states".to_owned(), states);
     }
+
+    /// The value at `path` when every step before the last lands on an object that has the
+    /// next field. That is the most common expression (`$states.input.key`, `$var`), and
+    /// reading it directly keeps 64-bit integers exact, as AWS does. Any other case (an
+    /// array on the way, a missing field, an unknown variable) is left to the evaluator, whose
+    /// path semantics then apply.
+    fn follow(&self, path: &syntax::FieldPath) -> Option<&'a Value> {
+        let root = if path.variable == "states" {
+            self.bindings.states
+        } else {
+            self.bindings.variables.get(&path.variable)?
+        };
+        path.fields.iter().try_fold(root, |value, field| value.as_object()?.get(field))
+    }
 }
 
 /// `value` as a JSONata value, converted once per `cache`.
@@ -338,6 +354,8 @@ fn cached(cache: &RefCell<HashMap<String, JValue>>, name: &str, value: &Value) -
 struct Parsed {
     ast: AstNode,
     reads: syntax::Reads,
+    /// The expression as a plain path, which is read straight from the bindings.
+    field_path: Option<syntax::FieldPath>,
 }
 
 /// How many parsed expressions each thread keeps. A definition has a bounded number of
@@ -356,7 +374,7 @@ fn parsed(body: &str) -> Result<Rc<Parsed>, String> {
             return Ok(Rc::clone(parsed));
         }
         let ast = jsonata_core::parser::parse(body).map_err(|error| error.to_string())?;
-        let parsed = Rc::new(Parsed { reads: syntax::reads(&ast), ast });
+        let parsed = Rc::new(Parsed { reads: syntax::reads(&ast), field_path: syntax::field_path(&ast), ast });
         let mut cache = cache.borrow_mut();
         if cache.len() >= PARSED_CACHE_CAPACITY {
             cache.clear();
@@ -369,6 +387,9 @@ fn parsed(body: &str) -> Result<Rc<Parsed>, String> {
 /// Parses and evaluates one expression body in `scope`.
 fn run(body: &str, scope: &Scope) -> Result<Option<Value>, Failure> {
     let parsed = parsed(body).map_err(Failure::Evaluation)?;
+    if let Some(value) = parsed.field_path.as_ref().and_then(|path| scope.follow(path)) {
+        return Ok(Some(convert::bound_value_to_json(value)));
+    }
     let ast = &parsed.ast;
     let mut context = Context::new();
     scope.bind(&parsed.reads, &mut context);

@@ -7,7 +7,7 @@
 //! predicates, sort terms and grouping expressions run against the value before them. A lambda
 //! body keeps the context of the expression that defines it, so a name in it counts.
 
-use jsonata_core::ast::AstNode;
+use jsonata_core::ast::{AstNode, PathStep};
 
 /// A reference AWS refuses.
 #[derive(Debug, PartialEq, Eq)]
@@ -131,6 +131,50 @@ fn collect_reads(node: &serde_json::Value, reads: &mut Reads) {
         Value::Array(items) => items.iter().for_each(|child| collect_reads(child, reads)),
         _ => {}
     }
+}
+
+/// A path of field names from a named variable: `$states.input.detail.key`, `$var.a`, `$var`.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct FieldPath {
+    pub(super) variable: String,
+    pub(super) fields: Vec<String>,
+}
+
+/// The expression as a [`FieldPath`], when it is nothing more than one.
+pub(super) fn field_path(ast: &AstNode) -> Option<FieldPath> {
+    match ast {
+        AstNode::Variable(variable) if !variable.is_empty() => {
+            Some(FieldPath { variable: variable.clone(), fields: Vec::new() })
+        }
+        AstNode::Path { steps } => {
+            let (first, rest) = steps.split_first()?;
+            if !steps.iter().all(is_plain_step) {
+                return None;
+            }
+            let AstNode::Variable(variable) = &first.node else {
+                return None;
+            };
+            let fields = rest
+                .iter()
+                .map(|step| match &step.node {
+                    AstNode::Name(name) => Some(name.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            (!variable.is_empty()).then(|| FieldPath { variable: variable.clone(), fields })
+        }
+        _ => None,
+    }
+}
+
+/// A step with no predicate, binding or parent reference attached.
+fn is_plain_step(step: &PathStep) -> bool {
+    step.stages.is_empty()
+        && step.focus.is_none()
+        && step.index_var.is_none()
+        && step.ancestor_label.is_none()
+        && !step.is_tuple
+        && !step.inner_tuple
 }
 
 /// jsonata-core's parser message as AWS reports it for an expression that does not parse:

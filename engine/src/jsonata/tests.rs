@@ -572,3 +572,61 @@ fn a_field_converts_each_binding_once_for_all_its_expressions() {
     );
     assert_eq!(result, Ok(json!({"sum": 3, "x": 10, "again": 11})));
 }
+
+#[test]
+fn plain_paths_keep_64_bit_integers_exact() {
+    let input =
+        json!({"id": 12345678901234567_i64, "max": i64::MAX, "float": 1.0, "nested": {"ids": [9007199254740993_i64]}});
+    let variables = json!({"big": {"n": 9007199254740993_i64}});
+    let result = |expression| evaluate_with(expression, input.clone(), variables.clone()).unwrap().unwrap();
+    assert_eq!(result("{% $states.input.id %}").to_string(), "12345678901234567");
+    assert_eq!(result("{% $states.input.max %}").to_string(), "9223372036854775807");
+    assert_eq!(result("{% $big.n %}").to_string(), "9007199254740993");
+    assert_eq!(result("{% $states.input.float %}").to_string(), "1");
+    assert_eq!(result("{% $states.input.nested %}").to_string(), "{\"ids\":[9007199254740993]}");
+    // Anything more than a plain path goes through JSONata's doubles.
+    assert_eq!(result("{% $states.input.id + 0 %}").to_string(), "12345678901234568");
+    let beyond_i64 = evaluate_with("{% $states.input.n %}", json!({"n": u64::MAX}), json!({})).unwrap().unwrap();
+    assert_eq!(beyond_i64, json!(1.8446744073709552e19));
+}
+
+#[test]
+fn plain_paths_read_directly_agree_with_the_evaluator() {
+    let input = json!({
+        "text": "s", "number": 2.5, "whole": 3.0, "none": null, "yes": true,
+        "empty": [], "one": [7], "many": [1, [2, 3], {"k": "v"}], "object": {"inner": {"deep": [1.0]}},
+        "objects": [{"k": 1}, {"k": 2}], "emptyObject": {}
+    });
+    let variables = json!({"var": {"a": {"b": [1, 2]}}, "scalar": 4});
+    for path in [
+        "$states.input",
+        "$states.input.text",
+        "$states.input.number",
+        "$states.input.whole",
+        "$states.input.none",
+        "$states.input.yes",
+        "$states.input.empty",
+        "$states.input.one",
+        "$states.input.many",
+        "$states.input.object",
+        "$states.input.object.inner.deep",
+        "$states.input.objects",
+        "$states.input.objects.k",
+        "$states.input.emptyObject",
+        "$states.input.missing",
+        "$states.input.none.below",
+        "$states.input.text.below",
+        "$states.context.Execution",
+        "$var",
+        "$var.a.b",
+        "$scalar",
+        "$scalar.x",
+        "$unknown",
+        "$states.input.one.x",
+    ] {
+        let direct = evaluate_with(&format!("{{% {path} %}}"), input.clone(), variables.clone());
+        // Parentheses make a block, which is not a plain path: the evaluator answers it.
+        let evaluated = evaluate_with(&format!("{{% ({path}) %}}"), input.clone(), variables.clone());
+        assert_eq!(direct, evaluated, "{path}");
+    }
+}
