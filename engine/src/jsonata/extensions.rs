@@ -18,7 +18,7 @@ const MAX_RANGE_LENGTH: i128 = 10_000_000;
 /// Registers the Step Functions functions on `evaluator` and disables `$eval`.
 pub(super) fn install(evaluator: &mut Evaluator) -> Result<(), EvaluatorError> {
     evaluator.register_fn("partition", partition)?;
-    evaluator.register_fn_override("range", range)?;
+    evaluator.register_fn("range", range)?;
     evaluator.register_fn("hash", hash)?;
     // JSONata's own `$random` takes no seed; Step Functions' takes an optional one.
     evaluator.register_fn_override("random", random)?;
