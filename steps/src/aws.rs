@@ -35,7 +35,8 @@ where
         SdkError::ServiceError(context) => {
             let status = context.raw().status().as_u16();
             let code = context.err().code().unwrap_or_default();
-            let detail = format!("{} (HTTP {status}{}{})", describe(error), if code.is_empty() { "" } else { ", " }, code);
+            let detail =
+                format!("{} (HTTP {status}{}{})", describe(error), if code.is_empty() { "" } else { ", " }, code);
             if not_found && (status == 404 || code == "NoSuchKey" || code == "NoSuchVersion") {
                 StepError::ObjectNotFound(message(detail))
             } else if status == 429 || status >= 500 || TRANSIENT_CODES.contains(&code) {
@@ -70,13 +71,13 @@ pub(crate) async fn collect_limited(
     what: &str,
 ) -> Result<Vec<u8>, StepError> {
     let mut bytes = Vec::with_capacity(expected_len.unwrap_or(0).min(limit) as usize);
-    while let Some(chunk) = body
-        .try_next()
-        .await
-        .map_err(|error| StepError::TransientError(format!("{what}: reading the object failed: {}", describe(&error))))?
-    {
+    while let Some(chunk) = body.try_next().await.map_err(|error| {
+        StepError::TransientError(format!("{what}: reading the object failed: {}", describe(&error)))
+    })? {
         if bytes.len() as u64 + chunk.len() as u64 > limit {
-            return Err(StepError::ImageTooLarge(format!("{what}: the object is larger than the limit of {limit} bytes")));
+            return Err(StepError::ImageTooLarge(format!(
+                "{what}: the object is larger than the limit of {limit} bytes"
+            )));
         }
         bytes.extend_from_slice(&chunk);
     }

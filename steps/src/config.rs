@@ -73,7 +73,10 @@ impl StepConfig {
             Some(v) if v.is_empty() || v == "false" || v == "0" => false,
             Some(v) if v == "true" || v == "1" => true,
             Some(v) => {
-                return Err(ConfigError { name: "IMGFLOW_KEEP_GPS", message: format!("expected true or false, got {v:?}") });
+                return Err(ConfigError {
+                    name: "IMGFLOW_KEEP_GPS",
+                    message: format!("expected true or false, got {v:?}"),
+                });
             }
         };
         let non_empty = |name| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -90,7 +93,11 @@ impl StepConfig {
 
     /// The public URL of an object in `bucket`.
     pub fn object_url(&self, bucket: &str, key: &str) -> String {
-        let path: String = key.split('/').map(|segment| form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20")).collect::<Vec<_>>().join("/");
+        let path: String = key
+            .split('/')
+            .map(|segment| form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20"))
+            .collect::<Vec<_>>()
+            .join("/");
         match &self.public_base_url {
             Some(base) => format!("{base}/{path}"),
             None => match &self.region {
@@ -146,6 +153,9 @@ mod tests {
     #[test]
     fn s3_urls_by_region() {
         let c = config(&[("AWS_REGION", "eu-west-1")]).unwrap();
-        assert_eq!(c.object_url("b", "processed/x/thumb.jpg"), "https://b.s3.eu-west-1.amazonaws.com/processed/x/thumb.jpg");
+        assert_eq!(
+            c.object_url("b", "processed/x/thumb.jpg"),
+            "https://b.s3.eu-west-1.amazonaws.com/processed/x/thumb.jpg"
+        );
     }
 }

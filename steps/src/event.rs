@@ -15,7 +15,7 @@ pub const PROCESSED_PREFIX: &str = "processed/";
 /// `detail` of an S3 "Object Created" event delivered through EventBridge. AWS uses kebab-case
 /// names here; `aws_lambda_events` has no typed detail for it (and its `S3Entity` would drop
 /// `etag` and `version-id`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ObjectCreatedDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,12 +33,12 @@ pub struct ObjectCreatedDetail {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketRef {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ObjectRef {
     /// Form-URL-encoded as AWS sends it (`+` is a space, `%2B` a plus).
@@ -129,8 +129,7 @@ pub fn image_id_for_key(key: &str) -> String {
 
 /// An id that can stand in a URL path segment and a DynamoDB key unchanged.
 pub fn is_url_safe_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -200,7 +199,10 @@ mod tests {
 
     #[test]
     fn api_uploads_keep_their_id() {
-        assert_eq!(image_id_for_key("uploads/3f1c2a9e-0b7d-4c1e-9a55-2d1f0e6b7c88"), "3f1c2a9e-0b7d-4c1e-9a55-2d1f0e6b7c88");
+        assert_eq!(
+            image_id_for_key("uploads/3f1c2a9e-0b7d-4c1e-9a55-2d1f0e6b7c88"),
+            "3f1c2a9e-0b7d-4c1e-9a55-2d1f0e6b7c88"
+        );
         assert!(image_id_for_key("uploads/nested/x").starts_with("k-"));
         assert!(image_id_for_key("elsewhere/x").starts_with("k-"));
         assert_ne!(image_id_for_key("uploads/a.jpg"), image_id_for_key("uploads/b.jpg"));

@@ -51,7 +51,12 @@ impl S3Objects {
         self.get_bytes(location, Some(len), len).await
     }
 
-    async fn get_bytes(&self, location: &ObjectLocation, range_len: Option<u64>, max_bytes: u64) -> Result<Vec<u8>, StepError> {
+    async fn get_bytes(
+        &self,
+        location: &ObjectLocation,
+        range_len: Option<u64>,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, StepError> {
         let what = location.to_string();
         let mut request = self.client.get_object().bucket(&location.bucket).key(&location.key);
         if let Some(version) = &location.version_id {
@@ -64,7 +69,9 @@ impl S3Objects {
         }
         let response = request.send().await.map_err(|error| {
             if error.raw_response().is_some_and(|r| r.status().as_u16() == 412) {
-                StepError::ObjectNotFound(format!("{what}: the object was replaced after the upload event (ETag no longer matches)"))
+                StepError::ObjectNotFound(format!(
+                    "{what}: the object was replaced after the upload event (ETag no longer matches)"
+                ))
             } else {
                 step_error(&what, &error, true)
             }
@@ -73,13 +80,22 @@ impl S3Objects {
         if let Some(length) = length
             && length > max_bytes
         {
-            return Err(StepError::ImageTooLarge(format!("{what}: {length} bytes is over the limit of {max_bytes} bytes")));
+            return Err(StepError::ImageTooLarge(format!(
+                "{what}: {length} bytes is over the limit of {max_bytes} bytes"
+            )));
         }
         collect_limited(response.body, length, max_bytes, &what).await
     }
 
     /// Stores `bytes` at `key`, replacing what was there (re-running a step converges).
-    pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str, cache_control: &str) -> Result<(), StepError> {
+    pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), StepError> {
         let what = format!("s3://{bucket}/{key}");
         self.client
             .put_object()

@@ -73,8 +73,8 @@ impl ProcessedImage {
     /// The write-metadata request the state machine would send for this image.
     pub fn record_request(&self, execution_arn: Option<String>) -> RecordRequest {
         RecordRequest::Succeeded {
-            image: self.image.clone(),
-            exif: self.exif.clone(),
+            image: Box::new(self.image.clone()),
+            exif: Box::new(self.exif.clone()),
             renditions: self.rendition_records(),
             execution_arn,
         }
@@ -82,7 +82,11 @@ impl ProcessedImage {
 }
 
 /// validate → read-exif → resize on `bytes`, the object `event` announces.
-pub fn process_bytes(event: &ObjectCreatedEvent, bytes: &[u8], config: &StepConfig) -> Result<ProcessedImage, StepError> {
+pub fn process_bytes(
+    event: &ObjectCreatedEvent,
+    bytes: &[u8],
+    config: &StepConfig,
+) -> Result<ProcessedImage, StepError> {
     let object = UploadedObject::from_event(event)?;
     let image = inspect(&object, bytes, &config.limits)?;
     let exif = read_exif(bytes, config.keep_gps);

@@ -11,7 +11,12 @@ use crate::validate::ValidatedImage;
 const JPEG_EXIF_PREFIX: u64 = 256 * 1024;
 
 /// The Lambda handler: input is validate's output.
-pub async fn handle(s3: &S3Objects, max_bytes: u64, keep_gps: bool, image: &ValidatedImage) -> Result<ExifReport, StepError> {
+pub async fn handle(
+    s3: &S3Objects,
+    max_bytes: u64,
+    keep_gps: bool,
+    image: &ValidatedImage,
+) -> Result<ExifReport, StepError> {
     let location = image.location();
     if image.format == ImageFormat::Jpeg && image.bytes > JPEG_EXIF_PREFIX {
         let prefix = s3.get_prefix(&location, JPEG_EXIF_PREFIX).await?;

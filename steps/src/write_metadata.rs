@@ -34,8 +34,8 @@ pub struct CaughtError {
 pub enum RecordRequest {
     #[serde(rename_all = "camelCase")]
     Succeeded {
-        image: ValidatedImage,
-        exif: ExifReport,
+        image: Box<ValidatedImage>,
+        exif: Box<ExifReport>,
         renditions: Vec<RenditionRecord>,
         #[serde(default)]
         execution_arn: Option<String>,
@@ -110,7 +110,13 @@ pub trait FailedStateLookup: Send + Sync {
 pub fn build_record(request: &RecordRequest, config: &StepConfig, now: &str) -> Result<ImageRecord, StepError> {
     match request {
         RecordRequest::Succeeded { image, exif, renditions, execution_arn } => {
-            let mut record = base_record(&UploadedObject::from(image), ImageStatus::Succeeded, config, now, execution_arn.as_deref());
+            let mut record = base_record(
+                &UploadedObject::from(image.as_ref()),
+                ImageStatus::Succeeded,
+                config,
+                now,
+                execution_arn.as_deref(),
+            );
             record.content_type = Some(image.content_type.clone());
             record.format = Some(image.format.name().to_owned());
             record.bytes = Some(image.bytes);
@@ -136,7 +142,9 @@ pub fn build_record(request: &RecordRequest, config: &StepConfig, now: &str) -> 
         RecordRequest::Rejected { event, error, execution_arn } => {
             let object = object_of_execution_input(event)?;
             let mut record = base_record(&object, ImageStatus::Rejected, config, now, execution_arn.as_deref());
-            if let Some(image) = event.get("image").and_then(|v| serde_json::from_value::<ValidatedImage>(v.clone()).ok()) {
+            if let Some(image) =
+                event.get("image").and_then(|v| serde_json::from_value::<ValidatedImage>(v.clone()).ok())
+            {
                 record.content_type = Some(image.content_type);
                 record.format = Some(image.format.name().to_owned());
                 record.width = Some(image.width);
@@ -162,15 +170,17 @@ pub fn build_failure_record(
     let input = detail.input.as_deref().ok_or_else(|| {
         StepError::InvalidInput(format!("the status change of {} carries no execution input", detail.execution_arn))
     })?;
-    let input: Value = serde_json::from_str(input)
-        .map_err(|e| StepError::InvalidInput(format!("the execution input of {} is not JSON: {e}", detail.execution_arn)))?;
+    let input: Value = serde_json::from_str(input).map_err(|e| {
+        StepError::InvalidInput(format!("the execution input of {} is not JSON: {e}", detail.execution_arn))
+    })?;
     let object = object_of_execution_input(&input)?;
     let mut record = base_record(&object, ImageStatus::Failed, config, now, Some(&detail.execution_arn));
-    record.error = Some(detail.error.clone().filter(|e| !e.is_empty()).unwrap_or_else(|| match detail.status.as_str() {
-        "TIMED_OUT" => "States.Timeout".to_owned(),
-        "ABORTED" => "ExecutionAborted".to_owned(),
-        other => other.to_owned(),
-    }));
+    record.error =
+        Some(detail.error.clone().filter(|e| !e.is_empty()).unwrap_or_else(|| match detail.status.as_str() {
+            "TIMED_OUT" => "States.Timeout".to_owned(),
+            "ABORTED" => "ExecutionAborted".to_owned(),
+            other => other.to_owned(),
+        }));
     record.cause = detail.cause.as_deref().map(lambda_error_message);
     record.failed_state = failed_state;
     Ok(record)
@@ -286,10 +296,14 @@ impl FailedStateLookup for SfnFailedStateLookup {
             .send()
             .await
             .map_err(|error| crate::aws::step_error(&format!("history of {execution_arn}"), &error, false))?;
+        // The failing state is the last one entered. Pick it by event id rather than by position,
+        // so the answer does not depend on the server honouring reverseOrder.
         Ok(response
             .events
             .iter()
-            .find_map(|event| event.state_entered_event_details().map(|details| details.name().to_owned())))
+            .filter_map(|event| event.state_entered_event_details().map(|details| (event.id, details.name())))
+            .max_by_key(|(id, _)| *id)
+            .map(|(_, name)| name.to_owned()))
     }
 }
 

@@ -108,10 +108,7 @@ impl Moto {
     /// Starts `$IMGFLOW_MOTO_SERVER` (set by scripts/test) or `moto_server` from PATH.
     pub fn start() -> Moto {
         let program = std::env::var("IMGFLOW_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let child = Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -132,7 +129,7 @@ impl Moto {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("moto_server exited with {status} before it was ready (port {port} taken?)");
             }
-            if http_status(port, "/moto-api/") == Some(200) {
+            if http_request(port, "GET", "/moto-api/", None) == Some(200) {
                 return;
             }
             assert!(Instant::now() < deadline, "moto_server did not answer on port {port} within 60 s");
@@ -140,11 +137,31 @@ impl Moto {
         }
     }
 
+    /// Turns on moto's execution of state machines (off by default: executions stay RUNNING).
+    pub fn execute_state_machines(&self) {
+        let port: u16 = self.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+        let body = r#"{"stepfunctions": {"execute_state_machine": true}}"#;
+        let status = http_request(port, "POST", "/moto-api/config", Some(body));
+        assert!(matches!(status, Some(200 | 201)), "moto refused its configuration: {status:?}");
+    }
+
+    pub fn stepfunctions(&self) -> aws_sdk_sfn::Client {
+        let config = aws_sdk_sfn::Config::builder()
+            .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+            .region(aws_sdk_sfn::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_sfn::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests"))
+            .endpoint_url(&self.endpoint)
+            .build();
+        aws_sdk_sfn::Client::from_conf(config)
+    }
+
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         let config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new(REGION))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                ACCESS_KEY, SECRET_KEY, None, None, "tests",
+            ))
             .endpoint_url(&self.endpoint)
             .build();
         aws_sdk_dynamodb::Client::from_conf(config)
@@ -158,11 +175,18 @@ impl Drop for Moto {
     }
 }
 
-/// The status code of a plain GET, or None when nothing answers.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(500)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+/// The status code of a plain HTTP/1.1 request, or None when nothing answers.
+fn http_request(port: u16, method: &str, path: &str, json_body: Option<&str>) -> Option<u16> {
+    let mut stream =
+        TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let body = json_body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()

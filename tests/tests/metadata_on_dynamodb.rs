@@ -1,22 +1,38 @@
 //! The DynamoDB metadata store and the write-metadata modes against moto's DynamoDB (real protocol).
 
-use async_trait::async_trait;
+use imgflow_steps::StepConfig;
 use imgflow_steps::metadata::dynamodb::DynamoMetadataStore;
 use imgflow_steps::metadata::{ImageStatus, ListQuery, MetadataStore};
-use imgflow_steps::write_metadata::{self, FailedStateLookup, STATUS_CHANGE_DETAIL_TYPE};
-use imgflow_steps::{StepConfig, StepError};
+use imgflow_steps::write_metadata::{self, STATUS_CHANGE_DETAIL_TYPE, SfnFailedStateLookup};
 use imgflow_tests::Moto;
 use serde_json::{Value, json};
 
-/// The failed state is looked up in the execution history, which on AWS is Step Functions' and
-/// in the twin is the engine's; here the history is a fixed one, as the failure event is.
-struct HistoryWithFailureIn(&'static str);
-
-#[async_trait]
-impl FailedStateLookup for HistoryWithFailureIn {
-    async fn failed_state(&self, _execution_arn: &str) -> Result<Option<String>, StepError> {
-        Ok(Some(self.0.to_owned()))
+/// Runs, in moto's Step Functions, an execution that passes through Validate and fails in
+/// Resize, so the FAILED mode looks the failed state up in a real execution history.
+async fn failed_execution(moto: &Moto, name: &str) -> String {
+    moto.execute_state_machines();
+    let sfn = moto.stepfunctions();
+    let definition = json!({"StartAt": "Validate", "States": {
+        "Validate": {"Type": "Pass", "Next": "Resize"},
+        "Resize": {"Type": "Fail", "Error": "TransientError", "Cause": "S3 said SlowDown"}}});
+    let machine = sfn
+        .create_state_machine()
+        .name(format!("imgflow-{name}"))
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/imgflow")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+    let execution = sfn.start_execution().state_machine_arn(machine).name(name).input("{}").send().await.unwrap();
+    for _ in 0..100 {
+        let described = sfn.describe_execution().execution_arn(&execution.execution_arn).send().await.unwrap();
+        if described.status.as_str() == "FAILED" {
+            return execution.execution_arn;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    panic!("moto's execution did not fail");
 }
 
 fn s3_event(key: &str, time: &str) -> Value {
@@ -66,11 +82,12 @@ async fn the_three_modes_converge_as_replays_and_late_events_arrive() {
     let moto = Moto::start();
     let store = store(&moto).await;
     let config = StepConfig { public_base_url: Some("http://127.0.0.1:4566/images".into()), ..StepConfig::default() };
-    let lookup = HistoryWithFailureIn("Resize");
+    let lookup = SfnFailedStateLookup::new(moto.stepfunctions());
     let t1 = "2026-11-25T10:00:00Z";
+    let e1 = failed_execution(&moto, "e1").await;
 
     // The first run fails at Resize: FAILED with the error, cause and state.
-    let out = write_metadata::handle(&store, &lookup, &config, status_change("img1", t1, "arn:e1", "FAILED")).await.unwrap();
+    let out = write_metadata::handle(&store, &lookup, &config, status_change("img1", t1, &e1, "FAILED")).await.unwrap();
     assert!(out.written);
     let failed = store.get("img1").await.unwrap().unwrap();
     assert_eq!(failed.status, ImageStatus::Failed);
@@ -80,7 +97,7 @@ async fn the_three_modes_converge_as_replays_and_late_events_arrive() {
     assert_eq!(failed.key, "uploads/img1");
 
     // The redrive succeeds: SUCCEEDED replaces FAILED.
-    let out = write_metadata::handle(&store, &lookup, &config, succeeded_request("img1", t1, "arn:e1")).await.unwrap();
+    let out = write_metadata::handle(&store, &lookup, &config, succeeded_request("img1", t1, &e1)).await.unwrap();
     assert!(out.written);
     let succeeded = store.get("img1").await.unwrap().unwrap();
     assert_eq!(succeeded.status, ImageStatus::Succeeded);
@@ -91,14 +108,17 @@ async fn the_three_modes_converge_as_replays_and_late_events_arrive() {
     assert_eq!(succeeded.error, None);
 
     // A late duplicate of the first failure event changes nothing.
-    let out = write_metadata::handle(&store, &lookup, &config, status_change("img1", t1, "arn:e1", "FAILED")).await.unwrap();
+    let out = write_metadata::handle(&store, &lookup, &config, status_change("img1", t1, &e1, "FAILED")).await.unwrap();
     assert!(!out.written);
     assert_eq!(store.get("img1").await.unwrap().unwrap().status, ImageStatus::Succeeded);
 
     // Replaying the success converges to the same item (but for ProcessedAt).
-    write_metadata::handle(&store, &lookup, &config, succeeded_request("img1", t1, "arn:e1")).await.unwrap();
+    write_metadata::handle(&store, &lookup, &config, succeeded_request("img1", t1, &e1)).await.unwrap();
     let replayed = store.get("img1").await.unwrap().unwrap();
-    assert_eq!(imgflow_steps::metadata::ImageRecord { processed_at: succeeded.processed_at.clone(), ..replayed }, succeeded);
+    assert_eq!(
+        imgflow_steps::metadata::ImageRecord { processed_at: succeeded.processed_at.clone(), ..replayed },
+        succeeded
+    );
 }
 
 #[tokio::test]
@@ -107,8 +127,9 @@ async fn rejections_record_the_caught_error() {
     let store = store(&moto).await;
     let mut state = s3_event("uploads/bad", "2026-11-25T10:00:00Z");
     state["error"] = json!({"Error": "InvalidImage", "Cause": "{\"errorType\":\"InvalidImage\",\"errorMessage\":\"invalid image: JPEG ends early\"}"});
-    let request = json!({"mode": "REJECTED", "event": state, "error": state["error"], "executionArn": "arn:e2"});
-    let lookup = HistoryWithFailureIn("Validate");
+    let e2 = failed_execution(&moto, "e2").await;
+    let request = json!({"mode": "REJECTED", "event": state, "error": state["error"], "executionArn": e2});
+    let lookup = SfnFailedStateLookup::new(moto.stepfunctions());
     let out = write_metadata::handle(&store, &lookup, &StepConfig::default(), request).await.unwrap();
     assert_eq!((out.image_id.as_str(), out.status), ("bad", ImageStatus::Rejected));
     let record = store.get("bad").await.unwrap().unwrap();
@@ -116,9 +137,14 @@ async fn rejections_record_the_caught_error() {
     assert_eq!(record.cause.as_deref(), Some("invalid image: JPEG ends early"));
     // The Fail state after RecordRejected fails the execution; its status change must not
     // turn the rejection into a failure.
-    let out = write_metadata::handle(&store, &lookup, &StepConfig::default(), status_change("bad", "2026-11-25T10:00:00Z", "arn:e2", "FAILED"))
-        .await
-        .unwrap();
+    let out = write_metadata::handle(
+        &store,
+        &lookup,
+        &StepConfig::default(),
+        status_change("bad", "2026-11-25T10:00:00Z", &e2, "FAILED"),
+    )
+    .await
+    .unwrap();
     assert!(!out.written);
     assert_eq!(store.get("bad").await.unwrap().unwrap().status, ImageStatus::Rejected);
 }
@@ -127,15 +153,21 @@ async fn rejections_record_the_caught_error() {
 async fn list_by_status_is_newest_first_and_paginated() {
     let moto = Moto::start();
     let store = store(&moto).await;
-    let lookup = HistoryWithFailureIn("Resize");
+    let lookup = SfnFailedStateLookup::new(moto.stepfunctions());
+    let f = failed_execution(&moto, "f").await;
     for i in 0..5 {
         let time = format!("2026-11-25T10:00:0{i}Z");
         let request = succeeded_request(&format!("img{i}"), &time, &format!("arn:s{i}"));
         write_metadata::handle(&store, &lookup, &StepConfig::default(), request).await.unwrap();
     }
-    write_metadata::handle(&store, &lookup, &StepConfig::default(), status_change("other", "2026-11-25T11:00:00Z", "arn:f", "TIMED_OUT"))
-        .await
-        .unwrap();
+    write_metadata::handle(
+        &store,
+        &lookup,
+        &StepConfig::default(),
+        status_change("other", "2026-11-25T11:00:00Z", &f, "TIMED_OUT"),
+    )
+    .await
+    .unwrap();
     let mut seen = Vec::new();
     let mut query = ListQuery { status: Some(ImageStatus::Succeeded), limit: 2, next_token: None };
     loop {
@@ -159,8 +191,13 @@ async fn list_by_status_is_newest_first_and_paginated() {
 async fn a_missing_table_is_not_retried_but_fails_loudly() {
     let moto = Moto::start();
     let store = DynamoMetadataStore::new(moto.dynamodb(), "NoSuchTable");
-    let error = write_metadata::handle(&store, &HistoryWithFailureIn("x"), &StepConfig::default(), succeeded_request("a", "2026-11-25T10:00:00Z", "arn:x"))
-        .await
-        .unwrap_err();
+    let error = write_metadata::handle(
+        &store,
+        &SfnFailedStateLookup::new(moto.stepfunctions()),
+        &StepConfig::default(),
+        succeeded_request("a", "2026-11-25T10:00:00Z", "arn:x"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.asl_name(), "InternalError", "{error}");
 }

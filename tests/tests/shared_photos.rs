@@ -24,7 +24,7 @@ fn photos_from_readme(readme: &str) -> Vec<Photo> {
             }
             let size = cells.get(2)?.split_whitespace().next()?;
             let (w, h) = size.split_once('x')?;
-            let orientation = cells.get(4)?.trim_matches('*').parse().unwrap_or(1);
+            let orientation = cells.get(4)?.split_whitespace().next()?.trim_matches('*').parse().unwrap_or(1);
             Some(Photo { file: file.to_string(), stored: (w.parse().ok()?, h.parse().ok()?), orientation })
         })
         .collect()
@@ -55,7 +55,8 @@ async fn every_shared_photo_goes_through_the_steps() {
     for photo in photos {
         let bytes = std::fs::read(shared.join("images").join(&photo.file)).unwrap();
         let event = s3.upload(&format!("uploads/{}", photo.file), bytes).await;
-        let image = validate::handle(&objects, &config.limits, &event).await.unwrap_or_else(|e| panic!("{}: {e}", photo.file));
+        let image =
+            validate::handle(&objects, &config.limits, &event).await.unwrap_or_else(|e| panic!("{}: {e}", photo.file));
         let (w, h) = photo.stored;
         let displayed = if photo.orientation >= 5 { (h, w) } else { (w, h) };
         assert_eq!((image.width, image.height), displayed, "{}", photo.file);
@@ -66,14 +67,23 @@ async fn every_shared_photo_goes_through_the_steps() {
             let exif = report.exif.as_ref().unwrap_or_else(|| panic!("{}: EXIF expected", photo.file));
             assert_eq!(exif.orientation, Some(photo.orientation), "{}", photo.file);
         }
-        assert!(report.exif.as_ref().is_none_or(|e| e.gps.is_none()), "{}: GPS kept without IMGFLOW_KEEP_GPS", photo.file);
+        assert!(
+            report.exif.as_ref().is_none_or(|e| e.gps.is_none()),
+            "{}: GPS kept without IMGFLOW_KEEP_GPS",
+            photo.file
+        );
 
-        let output = resize::handle(&objects, &config.limits, &config.renditions, &config.cache_control, &image).await.unwrap();
+        let output =
+            resize::handle(&objects, &config.limits, &config.renditions, &config.cache_control, &image).await.unwrap();
         for rendition in &output.renditions {
             let max = if rendition.name == "thumb" { 256 } else { 1280 };
             let expected = fit(displayed.0, displayed.1, max);
             let close = rendition.width.abs_diff(expected.0) <= 1 && rendition.height.abs_diff(expected.1) <= 1;
-            assert!(close, "{} {}: {}×{} expected about {:?}", photo.file, rendition.name, rendition.width, rendition.height, expected);
+            assert!(
+                close,
+                "{} {}: {}×{} expected about {:?}",
+                photo.file, rendition.name, rendition.width, rendition.height, expected
+            );
             let (stored, _, _) = s3.object(&rendition.key).await.unwrap();
             let decoded = image::load_from_memory(&stored).unwrap();
             assert_eq!((decoded.width(), decoded.height()), (rendition.width, rendition.height));

@@ -5,7 +5,10 @@ use imgflow_steps::{lambda, read_exif};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let env = lambda::Environment::load().await?;
-    let s3 = env.s3();
+    let s3 = &env.s3();
     let config = &env.config;
-    lambda::serve(|image: ValidatedImage| read_exif::handle(&s3, config.limits.max_bytes, config.keep_gps, &image)).await
+    lambda::serve(|image: ValidatedImage| async move {
+        read_exif::handle(s3, config.limits.max_bytes, config.keep_gps, &image).await
+    })
+    .await
 }

@@ -5,10 +5,10 @@ use imgflow_steps::{lambda, resize};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let env = lambda::Environment::load().await?;
-    let s3 = env.s3();
+    let s3 = &env.s3();
     let config = &env.config;
-    lambda::serve(|image: ValidatedImage| {
-        resize::handle(&s3, &config.limits, &config.renditions, &config.cache_control, &image)
+    lambda::serve(|image: ValidatedImage| async move {
+        resize::handle(s3, &config.limits, &config.renditions, &config.cache_control, &image).await
     })
     .await
 }

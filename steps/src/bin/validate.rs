@@ -5,6 +5,7 @@ use imgflow_steps::{lambda, validate};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let env = lambda::Environment::load().await?;
-    let s3 = env.s3();
-    lambda::serve(|event: ObjectCreatedEvent| validate::handle(&s3, &env.config.limits, &event)).await
+    let s3 = &env.s3();
+    let limits = &env.config.limits;
+    lambda::serve(|event: ObjectCreatedEvent| async move { validate::handle(s3, limits, &event).await }).await
 }

@@ -36,7 +36,9 @@ impl DynamoMetadataStore {
         let attribute = |name: &str| {
             AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
         };
-        let built = |what: &str, error: aws_sdk_dynamodb::error::BuildError| StepError::InternalError(format!("{what}: {error}"));
+        let built = |what: &str, error: aws_sdk_dynamodb::error::BuildError| {
+            StepError::InternalError(format!("{what}: {error}"))
+        };
         let index = GlobalSecondaryIndex::builder()
             .index_name(STATUS_INDEX)
             .key_schema(key("Status", KeyType::Hash).map_err(|e| built("index key", e))?)
@@ -67,7 +69,8 @@ impl MetadataStore for DynamoMetadataStore {
         let mut condition = String::from("attribute_not_exists(ImageID) OR (UploadedAt <= :uploadedAt");
         let mut values = HashMap::from([(":uploadedAt".to_owned(), s(&record.uploaded_at))]);
         if let (ImageStatus::Failed, Some(arn)) = (record.status, &record.execution_arn) {
-            condition.push_str(" AND (#status = :failed OR attribute_not_exists(ExecutionArn) OR ExecutionArn <> :arn)");
+            condition
+                .push_str(" AND (#status = :failed OR attribute_not_exists(ExecutionArn) OR ExecutionArn <> :arn)");
             values.insert(":failed".into(), s(ImageStatus::Failed.as_str()));
             values.insert(":arn".into(), s(arn));
         }
@@ -177,7 +180,10 @@ fn to_item(record: &ImageRecord) -> Item {
     put("UploadedAt", Some(s(&record.uploaded_at)));
     put("ProcessedAt", Some(s(&record.processed_at)));
     put("Exif", record.exif.as_ref().and_then(|exif| serde_json::to_value(exif).ok()).map(|v| json_to_attribute(&v)));
-    put("Warnings", (!record.warnings.is_empty()).then(|| AttributeValue::L(record.warnings.iter().map(|w| s(w)).collect())));
+    put(
+        "Warnings",
+        (!record.warnings.is_empty()).then(|| AttributeValue::L(record.warnings.iter().map(|w| s(w)).collect())),
+    );
     put(
         "Renditions",
         (!record.renditions.is_empty()).then(|| {
@@ -289,7 +295,9 @@ fn json_to_attribute(value: &Value) -> AttributeValue {
 fn attribute_to_json(value: &AttributeValue) -> Value {
     match value {
         AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::N(text) => serde_json::from_str::<serde_json::Number>(text).map(Value::Number).unwrap_or(Value::Null),
+        AttributeValue::N(text) => {
+            serde_json::from_str::<serde_json::Number>(text).map(Value::Number).unwrap_or(Value::Null)
+        }
         AttributeValue::S(text) => Value::String(text.clone()),
         AttributeValue::L(items) => Value::Array(items.iter().map(attribute_to_json).collect()),
         AttributeValue::M(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), attribute_to_json(v))).collect()),
@@ -310,9 +318,7 @@ fn decode_token(token: &str) -> Result<Item, StepError> {
     let invalid = || StepError::InvalidInput(format!("invalid pagination token {token:?}"));
     let bytes = hex::decode(token).map_err(|_| invalid())?;
     let map: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    map.into_iter()
-        .map(|(name, value)| value.as_str().map(|text| (name, s(text))).ok_or_else(invalid))
-        .collect()
+    map.into_iter().map(|(name, value)| value.as_str().map(|text| (name, s(text))).ok_or_else(invalid)).collect()
 }
 
 #[cfg(test)]
