@@ -278,3 +278,23 @@ fn spec_lists_are_validated() {
         [("thumb", 256, 256, RenditionFormat::Jpeg, 80), ("medium", 1280, 1280, RenditionFormat::Jpeg, 80)]
     );
 }
+
+#[test]
+fn jpeg_renditions_of_textured_images_decode_to_the_same_picture() {
+    // Gradients plus pseudo-random texture: lossy output must stay close to the lossless one
+    // (channel order, chroma subsampling, quality), beyond what flat test patterns show.
+    let mut state = 12_345u32;
+    let textured = image::RgbImage::from_fn(600, 400, |x, y| {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let noise = (state >> 28) as u8;
+        image::Rgb([(x * 240 / 600) as u8 + noise, (y * 200 / 400) as u8, ((x + y) % 97) as u8 + noise])
+    });
+    let bytes = jpeg(&textured);
+    let reference = decode(&render_one(&bytes, spec("p", 300, 300, RenditionFormat::Png))).to_rgb8();
+    for format in [RenditionFormat::Jpeg, RenditionFormat::Webp] {
+        let lossy = decode(&render_one(&bytes, spec("l", 300, 300, format))).to_rgb8();
+        let total: u64 = lossy.as_raw().iter().zip(reference.as_raw()).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
+        let mean = total as f64 / reference.as_raw().len() as f64;
+        assert!(mean < 8.0, "{format:?}: mean difference {mean} from the lossless rendition");
+    }
+}
