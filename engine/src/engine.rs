@@ -425,7 +425,7 @@ impl Engine {
             let running = lock(&self.inner.running);
             match running.get(execution_arn) {
                 Some(handle) => {
-                    let _ = handle.stop.send(Some((error, cause)));
+                    let _ = handle.stop.send(Some((error.clone(), cause.clone())));
                     Some(handle.done.clone())
                 }
                 None => None,
@@ -435,6 +435,34 @@ impl Engine {
             Some(mut done) => {
                 let _ = done.wait_for(|d| *d).await;
                 Ok(self.describe_execution(execution_arn)?.stop_date.unwrap_or_else(|| self.inner.clock.now()))
+            }
+            // RUNNING in the store but not here (not resumed after a restart): end it here.
+            None if record.status == ExecutionStatus::Running => {
+                let last = self.inner.store.events(execution_arn)?.last().map_or(0, |e| e.id);
+                let now = self.inner.clock.now();
+                let mut event_details = serde_json::Map::new();
+                event_details.insert(
+                    "executionAbortedEventDetails".into(),
+                    details::error_cause(error.as_deref(), cause.as_deref()),
+                );
+                self.inner.store.append_event(
+                    execution_arn,
+                    &HistoryEvent {
+                        timestamp: now,
+                        event_type: EventType::new("ExecutionAborted"),
+                        id: last + 1,
+                        previous_event_id: last,
+                        details: event_details,
+                    },
+                )?;
+                let mut record = record;
+                record.status = ExecutionStatus::Aborted;
+                record.error = error;
+                record.cause = cause;
+                record.stop_date = Some(now);
+                self.inner.store.put_execution(&record)?;
+                let _ = self.inner.changes.send(StatusChange { execution: record });
+                Ok(now)
             }
             None => Ok(record.stop_date.unwrap_or_else(|| self.inner.clock.now())),
         }

@@ -1,0 +1,94 @@
+//! The speed benchmark of the engine: the three workloads of
+//! `../shared/asl-conformance/tools/speed/` (a 1000-Pass chain, an inline Map over 1000 items,
+//! 200 short executions back to back), in memory and with SQLite persistence, printing state
+//! transitions per second.
+//!
+//! `cargo run -p imgflow-engine --release --example throughput [-- REPEATS]`
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use imgflow_engine::{
+    Engine, EngineConfig, ExecutionStatus, HistoryStore, InstantClock, MemoryStore, NoTasks, SqliteStore,
+};
+
+const SPEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/asl-conformance/tools/speed");
+
+struct Workload {
+    name: &'static str,
+    definition: String,
+    input: String,
+    executions: usize,
+    transitions_per_execution: usize,
+}
+
+fn load(name: &'static str, executions: usize, transitions_per_execution: usize) -> std::io::Result<Workload> {
+    let dir = Path::new(SPEED);
+    Ok(Workload {
+        name,
+        definition: std::fs::read_to_string(dir.join(format!("{name}.json")))?,
+        input: std::fs::read_to_string(dir.join(format!("{name}.input.json")))?,
+        executions,
+        transitions_per_execution,
+    })
+}
+
+async fn run_once(workload: &Workload, store: Arc<dyn HistoryStore>) -> Result<Duration, String> {
+    let config = EngineConfig { max_concurrent_executions: 256, ..EngineConfig::default() };
+    let engine =
+        Engine::new(store, Arc::new(NoTasks), Arc::new(InstantClock::new()), config).map_err(|e| e.to_string())?;
+    let machine = engine
+        .create_state_machine(workload.name, &workload.definition, "arn:aws:iam::123456789012:role/bench")
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut arns = Vec::with_capacity(workload.executions);
+    for _ in 0..workload.executions {
+        let execution =
+            engine.start_execution(&machine.arn, None, Some(&workload.input)).await.map_err(|e| e.to_string())?;
+        arns.push(execution.execution_arn);
+    }
+    for arn in &arns {
+        let done = engine.wait_for_completion(arn).await.map_err(|e| e.to_string())?;
+        if done.status != ExecutionStatus::Succeeded {
+            return Err(format!("{arn} ended {} ({:?}: {:?})", done.status, done.error, done.cause));
+        }
+    }
+    Ok(started.elapsed())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if !Path::new(SPEED).is_dir() {
+        println!("skipped: the speed workloads are not at {SPEED}");
+        return Ok(());
+    }
+    let repeats: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3).max(1);
+    let workloads = [load("chain1000", 1, 1000)?, load("map1000", 1, 3001)?, load("small5", 200, 5)?];
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let dir = tempfile::tempdir()?;
+    println!("{:<10} {:<10} {:>12} {:>16}", "workload", "store", "median", "transitions/s");
+    for workload in &workloads {
+        for persisted in [false, true] {
+            let mut times = Vec::with_capacity(repeats);
+            for repeat in 0..repeats {
+                let store: Arc<dyn HistoryStore> = if persisted {
+                    Arc::new(SqliteStore::open(dir.path().join(format!("{}-{repeat}.db", workload.name)))?)
+                } else {
+                    Arc::new(MemoryStore::new())
+                };
+                times.push(runtime.block_on(run_once(workload, store))?);
+            }
+            times.sort();
+            let median = times[times.len() / 2];
+            let transitions = (workload.executions * workload.transitions_per_execution) as f64;
+            println!(
+                "{:<10} {:<10} {:>10.1}ms {:>16.0}",
+                workload.name,
+                if persisted { "sqlite" } else { "memory" },
+                median.as_secs_f64() * 1000.0,
+                transitions / median.as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}

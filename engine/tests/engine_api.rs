@@ -1,0 +1,190 @@
+//! The engine API the local twin builds on: start (idempotency, names), describe, list, history,
+//! stop, redrive (only failed iterations run again) and resume after a restart with SQLite.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use imgflow_engine::{
+    Engine, EngineConfig, EngineError, ExecutionStatus, HistoryStore, InstantClock, MemoryStore, SqliteStore,
+    TaskError, TaskInvoker, TaskRequest,
+};
+use serde_json::{Value, json};
+
+/// Counts calls per payload; fails payloads equal to `failing` while `broken` is set; never
+/// answers while `hang` is set.
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<HashMap<String, usize>>,
+    broken: AtomicBool,
+    hang: AtomicBool,
+    failing: Mutex<Option<Value>>,
+}
+
+impl Recorder {
+    fn calls(&self, payload: &Value) -> usize {
+        self.calls.lock().unwrap().get(&payload.to_string()).copied().unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl TaskInvoker for Recorder {
+    async fn invoke(&self, request: TaskRequest) -> Result<Value, TaskError> {
+        *self.calls.lock().unwrap().entry(request.payload.to_string()).or_insert(0) += 1;
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if self.broken.load(Ordering::SeqCst) && self.failing.lock().unwrap().as_ref() == Some(&request.payload) {
+            return Err(TaskError::new("TransientError", "the dependency is down"));
+        }
+        Ok(json!({"done": request.payload}))
+    }
+}
+
+const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:work";
+
+fn engine(store: Arc<dyn HistoryStore>, invoker: Arc<Recorder>) -> Engine {
+    Engine::new(store, invoker, Arc::new(InstantClock::new()), EngineConfig::default()).unwrap()
+}
+
+fn map_definition() -> String {
+    json!({
+        "StartAt": "Prepare",
+        "States": {
+            "Prepare": {"Type": "Pass", "Next": "Each"},
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "StartAt": "Work",
+                    "States": {"Work": {"Type": "Task", "Resource": FUNCTION, "End": true}}
+                },
+                "End": true
+            }
+        }
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn redrive_runs_only_the_failed_iterations() {
+    let invoker = Arc::new(Recorder::default());
+    *invoker.failing.lock().unwrap() = Some(json!(2));
+    invoker.broken.store(true, Ordering::SeqCst);
+    let engine = engine(Arc::new(MemoryStore::new()), Arc::clone(&invoker));
+    let machine = engine.create_state_machine("redrive", &map_definition(), "arn:aws:iam::1:role/r").unwrap();
+    let started = engine.start_execution(&machine.arn, Some("one".into()), Some(r#"{"items":[1,2,3]}"#)).await.unwrap();
+    let failed = engine.wait_for_completion(&started.execution_arn).await.unwrap();
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("TransientError"));
+
+    invoker.broken.store(false, Ordering::SeqCst);
+    engine.redrive_execution(&started.execution_arn).await.unwrap();
+    let done = engine.wait_for_completion(&started.execution_arn).await.unwrap();
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert_eq!(done.redrive_count, 1);
+    let output: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert_eq!(output, json!([{"done": 1}, {"done": 2}, {"done": 3}]));
+    assert_eq!(invoker.calls(&json!(1)), 1, "a succeeded iteration ran again");
+    assert_eq!(invoker.calls(&json!(3)), 1, "a succeeded iteration ran again");
+    assert_eq!(invoker.calls(&json!(2)), 2);
+
+    let history = engine.get_execution_history(&started.execution_arn, None, None, false).unwrap().events;
+    let types: Vec<&str> = history.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types.iter().filter(|t| **t == "ExecutionRedriven").count(), 1);
+    assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
+    assert_eq!(types.iter().filter(|t| **t == "PassStateEntered").count(), 1, "Prepare ran again");
+    for (i, event) in history.iter().enumerate() {
+        assert_eq!(event.id, i as u64 + 1);
+        assert!(event.previous_event_id < event.id);
+    }
+    match engine.redrive_execution(&started.execution_arn).await {
+        Err(EngineError::ExecutionNotRedrivable(_)) => {}
+        other => panic!("a succeeded execution was redriven: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_engine_resumes_running_executions_from_their_last_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("engine.db");
+    let first_invoker = Arc::new(Recorder::default());
+    first_invoker.hang.store(true, Ordering::SeqCst);
+    let first = engine(Arc::new(SqliteStore::open(&path).unwrap()), Arc::clone(&first_invoker));
+    let machine = first.create_state_machine("resume", &map_definition(), "arn:aws:iam::1:role/r").unwrap();
+    let started = first.start_execution(&machine.arn, Some("crash".into()), Some(r#"{"items":[7]}"#)).await.unwrap();
+    while first_invoker.calls(&json!(7)) == 0 {
+        tokio::task::yield_now().await;
+    }
+    // The first engine is stuck inside the task, as if the process had been killed there.
+    let second_invoker = Arc::new(Recorder::default());
+    let second = engine(Arc::new(SqliteStore::open(&path).unwrap()), Arc::clone(&second_invoker));
+    assert_eq!(second.resume_incomplete().await.unwrap(), 1);
+    let done = second.wait_for_completion(&started.execution_arn).await.unwrap();
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    assert_eq!(done.output.as_deref(), Some(r#"[{"done":7}]"#));
+    let history = second.get_execution_history(&started.execution_arn, None, None, false).unwrap().events;
+    let types: Vec<&str> = history.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types.iter().filter(|t| **t == "ExecutionStarted").count(), 1);
+    assert_eq!(types.iter().filter(|t| **t == "PassStateEntered").count(), 1, "Prepare ran again");
+}
+
+#[tokio::test]
+async fn start_describe_list_and_stop_behave_as_step_functions() {
+    let invoker = Arc::new(Recorder::default());
+    invoker.hang.store(true, Ordering::SeqCst);
+    let engine = engine(Arc::new(MemoryStore::new()), Arc::clone(&invoker));
+    let machine = engine.create_state_machine("api", &map_definition(), "arn:aws:iam::1:role/r").unwrap();
+    assert!(matches!(
+        engine.create_state_machine("api", "{}", "arn:aws:iam::1:role/r"),
+        Err(EngineError::StateMachineAlreadyExists(_))
+    ));
+    assert!(matches!(
+        engine.create_state_machine("bad", r#"{"StartAt":"X","States":{}}"#, "r"),
+        Err(EngineError::InvalidDefinition(_))
+    ));
+    let input = r#"{"items":[1]}"#;
+    let first = engine.start_execution(&machine.arn, Some("same".into()), Some(input)).await.unwrap();
+    let again = engine.start_execution(&machine.arn, Some("same".into()), Some(input)).await.unwrap();
+    assert_eq!(first, again, "the same name and input while running is idempotent");
+    assert!(matches!(
+        engine.start_execution(&machine.arn, Some("same".into()), Some(r#"{"items":[]}"#)).await,
+        Err(EngineError::ExecutionAlreadyExists(_))
+    ));
+    assert!(matches!(
+        engine.start_execution(&machine.arn, Some("bad name".into()), None).await,
+        Err(EngineError::InvalidName(_))
+    ));
+    assert!(matches!(
+        engine.start_execution(&machine.arn, None, Some("{not json")).await,
+        Err(EngineError::InvalidExecutionInput(_))
+    ));
+    while invoker.calls(&json!(1)) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let mut changes = engine.subscribe();
+    engine.stop_execution(&first.execution_arn, Some("Stopped".into()), Some("by the test".into())).await.unwrap();
+    let stopped = engine.describe_execution(&first.execution_arn).unwrap();
+    assert_eq!(stopped.status, ExecutionStatus::Aborted);
+    assert_eq!(stopped.error.as_deref(), Some("Stopped"));
+    assert_eq!(changes.recv().await.unwrap().execution.status, ExecutionStatus::Aborted);
+
+    invoker.hang.store(false, Ordering::SeqCst);
+    for name in ["b", "c"] {
+        let started = engine.start_execution(&machine.arn, Some(name.into()), Some(input)).await.unwrap();
+        engine.wait_for_completion(&started.execution_arn).await.unwrap();
+    }
+    let page = engine.list_executions(&machine.arn, Some(ExecutionStatus::Succeeded), Some(1), None).unwrap();
+    assert_eq!(page.executions.len(), 1);
+    assert_eq!(page.executions[0].name, "c");
+    let rest = engine
+        .list_executions(&machine.arn, Some(ExecutionStatus::Succeeded), Some(1), page.next_token.as_deref())
+        .unwrap();
+    assert_eq!(rest.executions[0].name, "b");
+    assert!(rest.next_token.is_none());
+    assert!(matches!(engine.describe_execution("arn:nope"), Err(EngineError::ExecutionDoesNotExist(_))));
+    let reversed = engine.get_execution_history(&first.execution_arn, Some(2), None, true).unwrap();
+    assert_eq!(reversed.events[0].event_type.as_str(), "ExecutionAborted");
+    assert!(reversed.next_token.is_some());
+}
