@@ -298,3 +298,38 @@ fn jpeg_renditions_of_textured_images_decode_to_the_same_picture() {
         assert!(mean < 8.0, "{format:?}: mean difference {mean} from the lossless rendition");
     }
 }
+
+/// A PNG of a grey half and an orange half, tagged with `icc`.
+fn png_with_profile(icc: Vec<u8>) -> Vec<u8> {
+    use image::ImageEncoder;
+    let image =
+        image::RgbImage::from_fn(
+            32,
+            16,
+            |x, _| {
+                if x < 16 { image::Rgb([128, 128, 128]) } else { image::Rgb([200, 100, 50]) }
+            },
+        );
+    let mut out = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut out);
+    encoder.set_icc_profile(icc).unwrap();
+    encoder.write_image(image.as_raw(), 32, 16, image::ExtendedColorType::Rgb8).unwrap();
+    out
+}
+
+#[test]
+fn wide_gamut_sources_are_converted_to_srgb() {
+    let p3 = moxcms::ColorProfile::new_display_p3().encode().unwrap();
+    let rendered = render_one(&png_with_profile(p3), spec("p", 32, 32, RenditionFormat::Png));
+    let image = decode(&rendered);
+    let grey = pixel_rgb(&image, 4, 8);
+    assert!(close(grey, [128, 128, 128], 2), "grey must stay grey: {grey:?}");
+    // The same numbers mean a more saturated orange in Display P3 than in sRGB.
+    let [r, g, b] = pixel_rgb(&image, 28, 8);
+    assert!(r >= 205 && g <= 98 && b <= 45, "P3 orange not converted: {r} {g} {b}");
+
+    // An sRGB-tagged source is left exactly as it is.
+    let srgb = moxcms::ColorProfile::new_srgb().encode().unwrap();
+    let rendered = render_one(&png_with_profile(srgb), spec("p", 32, 32, RenditionFormat::Png));
+    assert_eq!(pixel_rgb(&decode(&rendered), 28, 8), [200, 100, 50]);
+}
