@@ -163,15 +163,21 @@ pub fn render(bytes: &[u8], specs: &[RenditionSpec], limits: &Limits) -> Result<
     if specs.is_empty() {
         return Ok(Vec::new());
     }
-    let (source, icc) = decode::decode(bytes, &probe)?;
+    let swapped = orientation_swaps_dimensions(probe.orientation);
+    // Renditions are sized at displayed size; resizing happens in stored orientation.
+    let stored_size = |index: usize| {
+        let (width, height) = specs[index].fitted_size(probe.width, probe.height);
+        if swapped { (height, width) } else { (width, height) }
+    };
+    let needed = (0..specs.len()).map(stored_size).fold((1, 1), |(w, h), (sw, sh)| (w.max(sw), h.max(sh)));
+    let (source, icc) = decode::decode(bytes, &probe, needed)?;
     let to_srgb = icc.as_deref().and_then(|icc| colour::ToSrgb::new(icc, source.channels));
     let mut resizer = Resizer::new();
 
     // Largest first, so that smaller renditions can be made from a larger one.
     let mut order: Vec<usize> = (0..specs.len()).collect();
-    let displayed = |index: usize| specs[index].fitted_size(probe.width, probe.height);
     order.sort_by_key(|&index| {
-        let (width, height) = displayed(index);
+        let (width, height) = stored_size(index);
         std::cmp::Reverse(u64::from(width) * u64::from(height))
     });
 
@@ -179,10 +185,8 @@ pub fn render(bytes: &[u8], specs: &[RenditionSpec], limits: &Limits) -> Result<
     let mut rendered: Vec<Option<Rendered>> = vec![None; specs.len()];
     for index in order {
         let spec = &specs[index];
-        let (width, height) = displayed(index);
-        // Resize in stored orientation; orientation is applied to the small result.
-        let stored = if orientation_swaps_dimensions(probe.orientation) { (height, width) } else { (width, height) };
-        let resized = resize_from_best(&source, &made, stored, &mut resizer)?;
+        // Orientation is applied to the small result (see `orient`).
+        let resized = resize_from_best(&source, &made, stored_size(index), &mut resizer)?;
         rendered[index] = Some(finish(&resized, spec, probe.orientation, to_srgb.as_ref())?);
         made.push(resized);
     }

@@ -333,3 +333,24 @@ fn wide_gamut_sources_are_converted_to_srgb() {
     let rendered = render_one(&png_with_profile(srgb), spec("p", 32, 32, RenditionFormat::Png));
     assert_eq!(pixel_rgb(&decode(&rendered), 28, 8), [200, 100, 50]);
 }
+
+#[test]
+fn jpeg_shrink_on_load_matches_a_full_decode() {
+    // Smooth content (as in photos) where DCT-domain downscaling and a full decode followed by
+    // Lanczos should agree closely; the PNG copy of the same pixels always takes the full path.
+    let smooth = image::RgbImage::from_fn(800, 600, |x, y| {
+        let wave = ((f64::from(x) / 40.0).sin() * 60.0 + (f64::from(y) / 25.0).cos() * 60.0) as i32;
+        image::Rgb([(128 + wave) as u8, (x * 255 / 800) as u8, (y * 255 / 600) as u8])
+    });
+    let as_jpeg = jpeg(&smooth);
+    let as_png = encode(&DynamicImage::ImageRgb8(smooth), Codec::Png);
+    // 100 px fits in 1/4 (200×150) and 1/8 (100×75) is also enough for the 100×75 result.
+    for size in [100, 190, 390] {
+        let shrunk = decode(&render_one(&as_jpeg, spec("s", size, size, RenditionFormat::Png))).to_rgb8();
+        let full = decode(&render_one(&as_png, spec("f", size, size, RenditionFormat::Png))).to_rgb8();
+        assert_eq!(shrunk.dimensions(), full.dimensions());
+        let total: u64 = shrunk.as_raw().iter().zip(full.as_raw()).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
+        let mean = total as f64 / full.as_raw().len() as f64;
+        assert!(mean < 3.0, "{size}: shrink-on-load differs by {mean} on average");
+    }
+}

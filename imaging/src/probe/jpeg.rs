@@ -111,18 +111,20 @@ fn is_frame_header(marker: u8) -> bool {
     matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
 }
 
-/// The frame header (SOFn): coding process and sizes.
-struct Frame {
+/// The frame header (SOFn): coding process, sample precision, sizes, components.
+pub(crate) struct Frame {
     marker: u8,
-    width: u32,
-    height: u32,
-    components: u8,
+    pub precision: u8,
+    pub width: u32,
+    pub height: u32,
+    pub components: u8,
 }
 
 fn parse_frame(segment: &Segment<'_>) -> Result<Frame, ImageError> {
     match *segment.payload {
-        [_precision, h1, h0, w1, w0, components, ..] => Ok(Frame {
+        [precision, h1, h0, w1, w0, components, ..] => Ok(Frame {
             marker: segment.marker,
+            precision,
             height: u32::from(u16::from_be_bytes([h1, h0])),
             width: u32::from(u16::from_be_bytes([w1, w0])),
             components,
@@ -133,11 +135,15 @@ fn parse_frame(segment: &Segment<'_>) -> Result<Frame, ImageError> {
 
 /// Stored width and height from the frame header.
 pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
+    frame(bytes).map(|frame| (frame.width, frame.height))
+}
+
+/// The first frame header.
+pub(crate) fn frame(bytes: &[u8]) -> Result<Frame, ImageError> {
     for segment in segments(bytes) {
         let segment = segment?;
         if is_frame_header(segment.marker) {
-            let frame = parse_frame(&segment)?;
-            return Ok((frame.width, frame.height));
+            return parse_frame(&segment);
         }
         if segment.marker == SOS || segment.marker == EOI {
             break;

@@ -9,22 +9,77 @@ use zune_core::options::DecoderOptions;
 
 use super::cmyk;
 use super::pixels::{Channels, Decoded, Samples};
-use crate::probe::jpeg::has_adobe_marker;
+use crate::probe::jpeg::{self, has_adobe_marker};
 use crate::{ImageError, ImageFormat, Probe};
 
 /// Decodes the image the probe described, in stored orientation, with its ICC profile.
-pub(crate) fn decode(bytes: &[u8], probe: &Probe) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
+/// `needed` is the largest size (stored orientation) any rendition needs: JPEGs are decoded
+/// at 1/2, 1/4 or 1/8 scale when that still covers it (what libvips calls shrink-on-load).
+pub(crate) fn decode(
+    bytes: &[u8],
+    probe: &Probe,
+    needed: (u32, u32),
+) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
+    let mut expected = (probe.stored_width, probe.stored_height);
     let (decoded, icc) = match probe.format {
-        ImageFormat::Jpeg => decode_jpeg(bytes, probe)?,
+        ImageFormat::Jpeg => match jpeg_shrink(bytes, probe, needed)? {
+            Some(divisor) => {
+                expected = (probe.stored_width.div_ceil(divisor), probe.stored_height.div_ceil(divisor));
+                decode_jpeg_scaled(bytes, expected)?
+            }
+            None => decode_jpeg(bytes, probe)?,
+        },
         _ => decode_with_image_rs(bytes, probe)?,
     };
-    if (decoded.width, decoded.height) != (probe.stored_width, probe.stored_height) {
+    if (decoded.width, decoded.height) != expected {
         return Err(ImageError::invalid(format!(
-            "decoder found {}x{} pixels where the header says {}x{}",
-            decoded.width, decoded.height, probe.stored_width, probe.stored_height
+            "decoder produced {}x{} pixels where {}x{} were expected",
+            decoded.width, decoded.height, expected.0, expected.1
         )));
     }
     Ok((decoded, icc))
+}
+
+/// The largest DCT scaling divisor (8, 4 or 2) whose output still covers `needed`, for the
+/// 8-bit gray and YCbCr JPEGs the scaling decoder handles (CMYK takes the full-size path).
+fn jpeg_shrink(bytes: &[u8], probe: &Probe, needed: (u32, u32)) -> Result<Option<u32>, ImageError> {
+    let frame = jpeg::frame(bytes)?;
+    if frame.precision != 8 || !matches!(frame.components, 1 | 3) {
+        return Ok(None);
+    }
+    Ok([8, 4, 2].into_iter().find(|&divisor| {
+        probe.stored_width.div_ceil(divisor) >= needed.0 && probe.stored_height.div_ceil(divisor) >= needed.1
+    }))
+}
+
+/// JPEG decoded in the DCT domain at reduced size by jpeg-decoder.
+fn decode_jpeg_scaled(bytes: &[u8], (width, height): (u32, u32)) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
+    let jpeg_error = |error: jpeg_decoder::Error| ImageError::invalid(format!("JPEG decoding failed: {error}"));
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    // The reduced output plus the decoder's full-size coefficient buffers for progressive files.
+    decoder.set_max_decoding_buffer_size(usize::MAX);
+    decoder.read_info().map_err(jpeg_error)?;
+    // jpeg-decoder picks the smallest scale that reaches the request on *either* axis, so ask
+    // along the longer axis only (the other out of reach) to get exactly the chosen divisor.
+    // Sizes fit in u16: they come from a JPEG frame header.
+    let request = if width >= height { (width as u16, u16::MAX) } else { (u16::MAX, height as u16) };
+    decoder.scale(request.0, request.1).map_err(jpeg_error)?;
+    let samples = decoder.decode().map_err(jpeg_error)?;
+    let info = decoder.info().ok_or_else(|| ImageError::invalid("JPEG headers could not be read"))?;
+    let channels = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => Channels::Gray,
+        jpeg_decoder::PixelFormat::RGB24 => Channels::Rgb,
+        other => {
+            return Err(ImageError::invalid(format!("JPEG decoded to unexpected pixel format {other:?}")));
+        }
+    };
+    let decoded = Decoded {
+        width: u32::from(info.width),
+        height: u32::from(info.height),
+        channels,
+        samples: Samples::Eight(samples),
+    };
+    Ok((decoded, decoder.icc_profile()))
 }
 
 /// JPEG through zune-jpeg directly (the decoder `image` wraps), so that CMYK arrives as raw
