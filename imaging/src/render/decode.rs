@@ -56,8 +56,8 @@ fn jpeg_shrink(bytes: &[u8], probe: &Probe, needed: (u32, u32)) -> Result<Option
 fn decode_jpeg_scaled(bytes: &[u8], (width, height): (u32, u32)) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
     let jpeg_error = |error: jpeg_decoder::Error| ImageError::invalid(format!("JPEG decoding failed: {error}"));
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
-    // The reduced output plus the decoder's full-size coefficient buffers for progressive files.
-    decoder.set_max_decoding_buffer_size(usize::MAX);
+    // The decoder checks its output buffer against this: exactly the reduced RGB image.
+    decoder.set_max_decoding_buffer_size(width as usize * height as usize * 3);
     decoder.read_info().map_err(jpeg_error)?;
     // jpeg-decoder picks the smallest scale that reaches the request on *either* axis, so ask
     // along the longer axis only (the other out of reach) to get exactly the chosen divisor.
