@@ -348,6 +348,8 @@ impl Engine {
     }
 
     fn spawn(&self, run: Run, record: ExecutionRecord, input: Value, previous: u64, permit: OwnedSemaphorePermit) {
+        // ExecutionStarted / ExecutionRedriven are durable before the execution is announced.
+        run.flush();
         let (stop_tx, stop_rx) = watch::channel(None);
         let (done_tx, done_rx) = watch::channel(false);
         lock(&self.inner.running).insert(record.execution_arn.clone(), Running { stop: stop_tx, done: done_rx });
@@ -445,16 +447,14 @@ impl Engine {
                     "executionAbortedEventDetails".into(),
                     details::error_cause(error.as_deref(), cause.as_deref()),
                 );
-                self.inner.store.append_event(
-                    execution_arn,
-                    &HistoryEvent {
-                        timestamp: now,
-                        event_type: EventType::new("ExecutionAborted"),
-                        id: last + 1,
-                        previous_event_id: last,
-                        details: event_details,
-                    },
-                )?;
+                let aborted = HistoryEvent {
+                    timestamp: now,
+                    event_type: EventType::new("ExecutionAborted"),
+                    id: last + 1,
+                    previous_event_id: last,
+                    details: event_details,
+                };
+                self.inner.store.append(execution_arn, vec![aborted], Vec::new())?;
                 let mut record = record;
                 record.status = ExecutionStatus::Aborted;
                 record.error = error;
@@ -656,6 +656,7 @@ async fn drive(
     };
     let (detail, previous) = detail;
     run.emit(previous, EventType::new(event_type), Some(detail));
+    run.flush();
     record.status = status;
     record.stop_date = Some(inner.clock.now());
     match inner.store.put_execution(&record) {

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -65,8 +65,20 @@ pub(crate) struct Run {
     /// Step records of a previous run (resume, redrive): finished states are replayed.
     pub replay: HashMap<String, StepRecord>,
     next_event_id: AtomicU64,
+    /// Events and step records not yet written (see [`Run::flush`]).
+    pending: Mutex<Pending>,
     uses_context: bool,
 }
+
+/// Records kept for the next flush.
+#[derive(Default)]
+struct Pending {
+    events: Vec<HistoryEvent>,
+    steps: Vec<(String, StepRecord)>,
+}
+
+/// The most events kept in memory between two flushes.
+const FLUSH_EVERY: usize = 256;
 
 type BoxedOutcome<'a> = Pin<Box<dyn Future<Output = MachineOutcome> + Send + 'a>>;
 
@@ -89,6 +101,7 @@ impl Run {
             store,
             replay,
             next_event_id: AtomicU64::new(last_event_id + 1),
+            pending: Mutex::new(Pending::default()),
         }
     }
 
@@ -106,10 +119,39 @@ impl Run {
             previous_event_id: previous,
             details: event_details,
         };
-        if let Err(error) = self.store.append_event(&self.context.execution_arn, &event) {
-            tracing::error!(execution = %self.context.execution_arn, %error, "cannot store a history event");
-        }
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).events.push(event);
         id
+    }
+
+    /// Writes the events and step records kept since the last flush, in one transaction.
+    ///
+    /// The executor flushes before a task is invoked, when a Task, Parallel, Map or Wait state
+    /// finishes, before waiting, at the end, and every [`FLUSH_EVERY`] events: nothing outside
+    /// the engine (a task, the passing of time) ever depends on unwritten records. Pass, Choice
+    /// and Succeed states between two flushes are pure: after a crash they are simply run again.
+    pub fn flush(&self) {
+        let (events, steps) = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            (std::mem::take(&mut pending.events), std::mem::take(&mut pending.steps))
+        };
+        if events.is_empty() && steps.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.append(&self.context.execution_arn, events, steps) {
+            tracing::error!(execution = %self.context.execution_arn, %error, "cannot store history events");
+        }
+    }
+
+    /// Keeps a step record for the next flush; flushes now when `durable` or when enough is kept.
+    fn record_step(&self, key: String, record: StepRecord, durable: bool) {
+        let due = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.steps.push((key, record));
+            durable || pending.events.len() >= FLUSH_EVERY
+        };
+        if due {
+            self.flush();
+        }
     }
 
     /// The id of the last event emitted so far.
@@ -204,12 +246,12 @@ impl Run {
                 if let Some(assigned) = &step.assigned {
                     frame.variables.extend(assigned.clone());
                 }
+                data = step.output.clone();
+                let next = step.next.clone();
                 let record = StepRecord { output: step.output, next: step.next, assigned: step.assigned };
-                if let Err(error) = self.store.record_step(&self.context.execution_arn, &key, &record) {
-                    tracing::error!(execution = %self.context.execution_arn, %error, "cannot store a step record");
-                }
-                data = record.output;
-                match record.next {
+                let durable = !matches!(state.kind, StateKind::Pass(_) | StateKind::Choice(_) | StateKind::Succeed);
+                self.record_step(key, record, durable);
+                match next {
                     Some(next) => current = next,
                     None => {
                         return MachineOutcome { result: Ok(data), last_event: frame.previous };
@@ -287,6 +329,7 @@ impl Run {
             let delay = retrier.delay(retries_used[index]);
             retries_used[index] += 1;
             retry_count += 1;
+            self.flush();
             self.clock.sleep(delay).await;
         }
     }
@@ -329,6 +372,7 @@ impl Run {
                     WaitTarget::Until(until) => (until - self.clock.now()).to_std().unwrap_or(Duration::ZERO),
                 };
                 if !duration.is_zero() {
+                    self.flush();
                     self.clock.sleep(duration).await;
                 }
                 flow.finish(None, None, next)
@@ -415,6 +459,7 @@ impl Run {
             state_name: state.name.clone(),
             attempt: retry_count,
         };
+        self.flush();
         let invocation = self.invoker.invoke(request);
         let outcome = match timeout {
             Some(seconds) => {
@@ -771,7 +816,6 @@ impl<'a> DataFlow<'a> {
             return Ok(Step { output, next, assigned });
         }
         let handling = handling(self.state);
-        let effective_input = self.effective_input()?;
         let (combined, assigned) = match result {
             Some(result) => {
                 let result = match handling.and_then(|h| h.result_selector.as_ref()) {
@@ -786,6 +830,7 @@ impl<'a> DataFlow<'a> {
                 (combined, assigned)
             }
             None => {
+                let effective_input = self.effective_input()?;
                 let assigned = assign_jsonpath(assign, &self.scope(&effective_input))?;
                 (effective_input, assigned)
             }

@@ -124,10 +124,15 @@ pub trait HistoryStore: Send + Sync {
     fn execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError>;
     /// Executions, newest first, optionally of one state machine.
     fn executions(&self, state_machine_arn: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError>;
-    fn append_event(&self, execution_arn: &str, event: &HistoryEvent) -> Result<(), StoreError>;
+    /// Appends events and step records (keyed by their position), atomically (one transaction).
+    fn append(
+        &self,
+        execution_arn: &str,
+        events: Vec<HistoryEvent>,
+        steps: Vec<(String, StepRecord)>,
+    ) -> Result<(), StoreError>;
     /// Events in id order.
     fn events(&self, execution_arn: &str) -> Result<Vec<HistoryEvent>, StoreError>;
-    fn record_step(&self, execution_arn: &str, key: &str, step: &StepRecord) -> Result<(), StoreError>;
     fn steps(&self, execution_arn: &str) -> Result<HashMap<String, StepRecord>, StoreError>;
 }
 
@@ -191,8 +196,24 @@ impl HistoryStore for MemoryStore {
             .collect())
     }
 
-    fn append_event(&self, execution_arn: &str, event: &HistoryEvent) -> Result<(), StoreError> {
-        self.lock().events.entry(execution_arn.to_owned()).or_default().push(event.clone());
+    fn append(
+        &self,
+        execution_arn: &str,
+        events: Vec<HistoryEvent>,
+        steps: Vec<(String, StepRecord)>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if !events.is_empty() {
+            match inner.events.get_mut(execution_arn) {
+                Some(list) => list.extend(events),
+                None => {
+                    inner.events.insert(execution_arn.to_owned(), events);
+                }
+            }
+        }
+        if !steps.is_empty() {
+            inner.steps.entry(execution_arn.to_owned()).or_default().extend(steps);
+        }
         Ok(())
     }
 
@@ -200,11 +221,6 @@ impl HistoryStore for MemoryStore {
         let mut events = self.lock().events.get(execution_arn).cloned().unwrap_or_default();
         events.sort_by_key(|e| e.id);
         Ok(events)
-    }
-
-    fn record_step(&self, execution_arn: &str, key: &str, step: &StepRecord) -> Result<(), StoreError> {
-        self.lock().steps.entry(execution_arn.to_owned()).or_default().insert(key.to_owned(), step.clone());
-        Ok(())
     }
 
     fn steps(&self, execution_arn: &str) -> Result<HashMap<String, StepRecord>, StoreError> {
@@ -322,10 +338,27 @@ impl HistoryStore for SqliteStore {
         rows.map(|r| from_json(&r?)).collect()
     }
 
-    fn append_event(&self, execution_arn: &str, event: &HistoryEvent) -> Result<(), StoreError> {
-        self.lock()
-            .prepare_cached("INSERT INTO events (execution_arn, id, event) VALUES (?1, ?2, ?3)")?
-            .execute(params![execution_arn, event.id as i64, to_json(event)?])?;
+    fn append(
+        &self,
+        execution_arn: &str,
+        events: Vec<HistoryEvent>,
+        steps: Vec<(String, StepRecord)>,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        {
+            let mut insert_event =
+                transaction.prepare_cached("INSERT INTO events (execution_arn, id, event) VALUES (?1, ?2, ?3)")?;
+            for event in &events {
+                insert_event.execute(params![execution_arn, event.id as i64, to_json(event)?])?;
+            }
+            let mut insert_step = transaction
+                .prepare_cached("INSERT OR REPLACE INTO steps (execution_arn, key, step) VALUES (?1, ?2, ?3)")?;
+            for (key, step) in &steps {
+                insert_step.execute(params![execution_arn, key, to_json(step)?])?;
+            }
+        }
+        transaction.commit()?;
         Ok(())
     }
 
@@ -335,13 +368,6 @@ impl HistoryStore for SqliteStore {
             connection.prepare_cached("SELECT event FROM events WHERE execution_arn = ?1 ORDER BY id")?;
         let rows = statement.query_map(params![execution_arn], |row| row.get::<_, String>(0))?;
         rows.map(|r| from_json(&r?)).collect()
-    }
-
-    fn record_step(&self, execution_arn: &str, key: &str, step: &StepRecord) -> Result<(), StoreError> {
-        self.lock()
-            .prepare_cached("INSERT OR REPLACE INTO steps (execution_arn, key, step) VALUES (?1, ?2, ?3)")?
-            .execute(params![execution_arn, key, to_json(step)?])?;
-        Ok(())
     }
 
     fn steps(&self, execution_arn: &str) -> Result<HashMap<String, StepRecord>, StoreError> {
@@ -389,26 +415,25 @@ mod tests {
         let listed: Vec<String> =
             store.executions(Some("arn:sm")).unwrap().into_iter().map(|e| e.execution_arn).collect();
         assert_eq!(listed, vec!["arn:e2", "arn:e1"]);
-        for id in [2, 1] {
-            let mut details = Map::new();
-            details.insert("executionStartedEventDetails".into(), json!({"input": "{}"}));
-            store
-                .append_event(
-                    "arn:e1",
-                    &HistoryEvent {
-                        timestamp: Utc::now(),
-                        event_type: EventType::new("ExecutionStarted"),
-                        id,
-                        previous_event_id: id - 1,
-                        details,
-                    },
-                )
-                .unwrap();
-        }
+        let events: Vec<HistoryEvent> = [2, 1]
+            .into_iter()
+            .map(|id| {
+                let mut details = Map::new();
+                details.insert("executionStartedEventDetails".into(), json!({"input": "{}"}));
+                HistoryEvent {
+                    timestamp: Utc::now(),
+                    event_type: EventType::new("ExecutionStarted"),
+                    id,
+                    previous_event_id: id - 1,
+                    details,
+                }
+            })
+            .collect();
+        store.append("arn:e1", events, Vec::new()).unwrap();
         let ids: Vec<u64> = store.events("arn:e1").unwrap().iter().map(|e| e.id).collect();
         assert_eq!(ids, vec![1, 2]);
         let step = StepRecord { output: json!({"a": 1}), next: Some("B".into()), assigned: None };
-        store.record_step("arn:e1", "/A#0", &step).unwrap();
+        store.append("arn:e1", Vec::new(), vec![("/A#0".to_owned(), step.clone())]).unwrap();
         assert_eq!(store.steps("arn:e1").unwrap()["/A#0"], step);
     }
 
