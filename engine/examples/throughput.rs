@@ -3,6 +3,10 @@
 //! 200 short executions back to back), in memory and with SQLite persistence, printing state
 //! transitions per second.
 //!
+//! Executions run on a single-threaded tokio runtime. Besides wall-clock throughput it prints
+//! throughput per CPU-second of the process (from `/proc/self/stat`), which stays meaningful when
+//! other programs load the machine.
+//!
 //! `cargo run -p imgflow-engine --release --example throughput [-- REPEATS]`
 
 use std::path::Path;
@@ -57,19 +61,30 @@ async fn run_once(workload: &Workload, store: Arc<dyn HistoryStore>) -> Result<D
     Ok(started.elapsed())
 }
 
+/// CPU time used by this process so far (user + system), from `/proc/self/stat`.
+fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel reports in USER_HZ, 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !Path::new(SPEED).is_dir() {
         println!("skipped: the speed workloads are not at {SPEED}");
         return Ok(());
     }
-    let repeats: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3).max(1);
+    let repeats: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10).max(1);
     let workloads = [load("chain1000", 1, 1000)?, load("map1000", 1, 3001)?, load("small5", 200, 5)?];
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let dir = tempfile::tempdir()?;
-    println!("{:<10} {:<10} {:>12} {:>16}", "workload", "store", "median", "transitions/s");
+    println!("{:<10} {:<8} {:>10} {:>15} {:>19}", "workload", "store", "median", "transitions/s", "transitions/cpu-s");
     for workload in &workloads {
         for persisted in [false, true] {
             let mut times = Vec::with_capacity(repeats);
+            let cpu_before = process_cpu_time();
             for repeat in 0..repeats {
                 let store: Arc<dyn HistoryStore> = if persisted {
                     Arc::new(SqliteStore::open(dir.path().join(format!("{}-{repeat}.db", workload.name)))?)
@@ -78,15 +93,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 };
                 times.push(runtime.block_on(run_once(workload, store))?);
             }
+            let cpu = process_cpu_time().zip(cpu_before).map(|(after, before)| after - before);
             times.sort();
             let median = times[times.len() / 2];
             let transitions = (workload.executions * workload.transitions_per_execution) as f64;
+            let per_cpu_second = cpu.filter(|cpu| !cpu.is_zero()).map_or_else(
+                || "n/a".to_owned(),
+                |cpu| format!("{:.0}", transitions * repeats as f64 / cpu.as_secs_f64()),
+            );
             println!(
-                "{:<10} {:<10} {:>10.1}ms {:>16.0}",
+                "{:<10} {:<8} {:>8.1}ms {:>15.0} {:>19}",
                 workload.name,
                 if persisted { "sqlite" } else { "memory" },
                 median.as_secs_f64() * 1000.0,
-                transitions / median.as_secs_f64()
+                transitions / median.as_secs_f64(),
+                per_cpu_second
             );
         }
     }

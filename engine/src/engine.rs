@@ -17,7 +17,7 @@ use crate::executor::{MAX_PAYLOAD_BYTES, Run};
 use crate::history::{EventType, HistoryEvent, details};
 use crate::invoker::TaskInvoker;
 use crate::redrive;
-use crate::store::{ExecutionRecord, ExecutionStatus, HistoryStore, StateMachineRecord, StepRecord, StoreError};
+use crate::store::{Batch, ExecutionRecord, ExecutionStatus, HistoryStore, StateMachineRecord, StepRecord, StoreError};
 use crate::validation::Diagnostic;
 
 /// Errors of the engine API, one variant per AWS error code.
@@ -303,7 +303,6 @@ impl Engine {
             redrive_count: 0,
             redrive_date: None,
         };
-        self.inner.store.put_execution(&record)?;
         let run = self.make_run(&machine, &record, input_value.clone(), HashMap::new(), 0);
         let started = run.emit(
             0,
@@ -348,8 +347,9 @@ impl Engine {
     }
 
     fn spawn(&self, run: Run, record: ExecutionRecord, input: Value, previous: u64, permit: OwnedSemaphorePermit) {
-        // ExecutionStarted / ExecutionRedriven are durable before the execution is announced.
-        run.flush();
+        // The record and ExecutionStarted / ExecutionRedriven are durable before the execution
+        // is announced.
+        run.flush_with(Some(record.clone()));
         let (stop_tx, stop_rx) = watch::channel(None);
         let (done_tx, done_rx) = watch::channel(false);
         lock(&self.inner.running).insert(record.execution_arn.clone(), Running { stop: stop_tx, done: done_rx });
@@ -362,9 +362,7 @@ impl Engine {
             let finished = drive(&inner, run, record, input, previous, stop_rx, timeout).await;
             lock(&inner.running).remove(&arn);
             let _ = done_tx.send(true);
-            if let Some(record) = finished {
-                let _ = inner.changes.send(StatusChange { execution: record });
-            }
+            let _ = inner.changes.send(StatusChange { execution: finished });
         });
     }
 
@@ -454,7 +452,7 @@ impl Engine {
                     previous_event_id: last,
                     details: event_details,
                 };
-                self.inner.store.append(execution_arn, vec![aborted], Vec::new())?;
+                self.inner.store.append(execution_arn, Batch { events: vec![aborted], ..Batch::default() })?;
                 let mut record = record;
                 record.status = ExecutionStatus::Aborted;
                 record.error = error;
@@ -499,7 +497,6 @@ impl Engine {
         record.output = None;
         record.error = None;
         record.cause = None;
-        self.inner.store.put_execution(&record)?;
         let input: Value =
             serde_json::from_str(&record.input).map_err(|e| EngineError::Store(StoreError::Corrupt(e.to_string())))?;
         let last = events.last().map_or(0, |e| e.id);
@@ -570,8 +567,7 @@ enum Ending {
     TimedOut,
 }
 
-/// Runs an execution to its end and records the outcome; returns the final record (or `None`
-/// when the store failed).
+/// Runs an execution to its end and records the outcome; returns the final record.
 async fn drive(
     inner: &Inner,
     run: Run,
@@ -580,7 +576,7 @@ async fn drive(
     previous: u64,
     mut stop: watch::Receiver<Option<(Option<String>, Option<String>)>>,
     timeout: Option<u64>,
-) -> Option<ExecutionRecord> {
+) -> ExecutionRecord {
     let ending = {
         let execution = run.run_top(input, previous);
         let stopped = async {
@@ -656,14 +652,8 @@ async fn drive(
     };
     let (detail, previous) = detail;
     run.emit(previous, EventType::new(event_type), Some(detail));
-    run.flush();
     record.status = status;
     record.stop_date = Some(inner.clock.now());
-    match inner.store.put_execution(&record) {
-        Ok(()) => Some(record),
-        Err(error) => {
-            tracing::error!(execution = %record.execution_arn, %error, "cannot store the execution outcome");
-            None
-        }
-    }
+    run.flush_with(Some(record.clone()));
+    record
 }

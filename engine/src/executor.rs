@@ -26,7 +26,7 @@ use crate::states::map::Map as MapState;
 use crate::states::parallel::Parallel;
 use crate::states::task::{self, Task};
 use crate::states::wait::{self, WaitFor, WaitTarget};
-use crate::store::{HistoryStore, StepRecord};
+use crate::store::{Batch, ExecutionRecord, HistoryStore, StepRecord};
 use crate::template::{Scope, Template, Variables};
 
 /// Step Functions' payload limit (input, output, results): 256 KiB.
@@ -130,14 +130,19 @@ impl Run {
     /// the engine (a task, the passing of time) ever depends on unwritten records. Pass, Choice
     /// and Succeed states between two flushes are pure: after a crash they are simply run again.
     pub fn flush(&self) {
+        self.flush_with(None);
+    }
+
+    /// [`Run::flush`], writing the execution record in the same transaction.
+    pub fn flush_with(&self, execution: Option<ExecutionRecord>) {
         let (events, steps) = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             (std::mem::take(&mut pending.events), std::mem::take(&mut pending.steps))
         };
-        if events.is_empty() && steps.is_empty() {
+        if events.is_empty() && steps.is_empty() && execution.is_none() {
             return;
         }
-        if let Err(error) = self.store.append(&self.context.execution_arn, events, steps) {
+        if let Err(error) = self.store.append(&self.context.execution_arn, Batch { events, steps, execution }) {
             tracing::error!(execution = %self.context.execution_arn, %error, "cannot store history events");
         }
     }
@@ -178,7 +183,7 @@ impl Run {
         Box::pin(async move {
             let mut current = machine.start_at.clone();
             let mut data = input;
-            let mut visits: HashMap<String, u32> = HashMap::new();
+            let mut visits: HashMap<&str, u32> = HashMap::new();
             loop {
                 let Some(state) = machine.state(&current) else {
                     return MachineOutcome {
@@ -186,7 +191,7 @@ impl Run {
                         last_event: frame.previous,
                     };
                 };
-                let visit = visits.entry(current.clone()).or_insert(0);
+                let visit = visits.entry(state.name.as_str()).or_insert(0);
                 let key = format!("{}/{}#{}", frame.key_prefix, state.name, visit);
                 *visit += 1;
                 if let Some(step) = self.replay.get(&key) {

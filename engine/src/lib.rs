@@ -34,6 +34,6 @@ pub use executor::MAX_PAYLOAD_BYTES;
 pub use history::{EventType, HistoryEvent};
 pub use invoker::{NoTasks, TaskError, TaskInvoker, TaskRequest, TaskTarget};
 pub use store::{
-    ExecutionRecord, ExecutionStatus, HistoryStore, MemoryStore, SqliteStore, StateMachineRecord, StoreError,
+    Batch, ExecutionRecord, ExecutionStatus, HistoryStore, MemoryStore, SqliteStore, StateMachineRecord, StoreError,
 };
 pub use validation::{Diagnostic, Severity, validate};

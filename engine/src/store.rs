@@ -114,6 +114,15 @@ pub struct StepRecord {
     pub assigned: Option<Map<String, Value>>,
 }
 
+/// What one write brings: new events, new step records (keyed by their position) and, when the
+/// execution's status changes, its record.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub events: Vec<HistoryEvent>,
+    pub steps: Vec<(String, StepRecord)>,
+    pub execution: Option<ExecutionRecord>,
+}
+
 /// Where executions and their history live. Implementations are called from async tasks and
 /// must be quick (SQLite on a local disk is).
 pub trait HistoryStore: Send + Sync {
@@ -124,13 +133,8 @@ pub trait HistoryStore: Send + Sync {
     fn execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError>;
     /// Executions, newest first, optionally of one state machine.
     fn executions(&self, state_machine_arn: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError>;
-    /// Appends events and step records (keyed by their position), atomically (one transaction).
-    fn append(
-        &self,
-        execution_arn: &str,
-        events: Vec<HistoryEvent>,
-        steps: Vec<(String, StepRecord)>,
-    ) -> Result<(), StoreError>;
+    /// Writes a batch (events, step records and the execution record) atomically.
+    fn append(&self, execution_arn: &str, batch: Batch) -> Result<(), StoreError>;
     /// Events in id order.
     fn events(&self, execution_arn: &str) -> Result<Vec<HistoryEvent>, StoreError>;
     fn steps(&self, execution_arn: &str) -> Result<HashMap<String, StepRecord>, StoreError>;
@@ -196,23 +200,21 @@ impl HistoryStore for MemoryStore {
             .collect())
     }
 
-    fn append(
-        &self,
-        execution_arn: &str,
-        events: Vec<HistoryEvent>,
-        steps: Vec<(String, StepRecord)>,
-    ) -> Result<(), StoreError> {
+    fn append(&self, execution_arn: &str, batch: Batch) -> Result<(), StoreError> {
+        if let Some(record) = &batch.execution {
+            self.put_execution(record)?;
+        }
         let mut inner = self.lock();
-        if !events.is_empty() {
+        if !batch.events.is_empty() {
             match inner.events.get_mut(execution_arn) {
-                Some(list) => list.extend(events),
+                Some(list) => list.extend(batch.events),
                 None => {
-                    inner.events.insert(execution_arn.to_owned(), events);
+                    inner.events.insert(execution_arn.to_owned(), batch.events);
                 }
             }
         }
-        if !steps.is_empty() {
-            inner.steps.entry(execution_arn.to_owned()).or_default().extend(steps);
+        if !batch.steps.is_empty() {
+            inner.steps.entry(execution_arn.to_owned()).or_default().extend(batch.steps);
         }
         Ok(())
     }
@@ -288,6 +290,18 @@ impl SqliteStore {
     }
 }
 
+/// Inserts an execution (numbered after the others, for listing order) or updates its record.
+fn upsert_execution(connection: &Connection, record: &ExecutionRecord) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO executions (arn, state_machine_arn, seq, record)
+             VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?3)
+             ON CONFLICT (arn) DO UPDATE SET record = excluded.record",
+        )?
+        .execute(params![record.execution_arn, record.state_machine_arn, to_json(record)?])?;
+    Ok(())
+}
+
 impl HistoryStore for SqliteStore {
     fn put_state_machine(&self, record: &StateMachineRecord) -> Result<(), StoreError> {
         self.lock().execute(
@@ -305,19 +319,7 @@ impl HistoryStore for SqliteStore {
     }
 
     fn put_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError> {
-        let connection = self.lock();
-        let updated = connection
-            .prepare_cached("UPDATE executions SET record = ?2 WHERE arn = ?1")?
-            .execute(params![record.execution_arn, to_json(record)?])?;
-        if updated == 0 {
-            connection
-                .prepare_cached(
-                    "INSERT INTO executions (arn, state_machine_arn, seq, record)
-                     VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?3)",
-                )?
-                .execute(params![record.execution_arn, record.state_machine_arn, to_json(record)?])?;
-        }
-        Ok(())
+        upsert_execution(&self.lock(), record)
     }
 
     fn execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
@@ -338,23 +340,21 @@ impl HistoryStore for SqliteStore {
         rows.map(|r| from_json(&r?)).collect()
     }
 
-    fn append(
-        &self,
-        execution_arn: &str,
-        events: Vec<HistoryEvent>,
-        steps: Vec<(String, StepRecord)>,
-    ) -> Result<(), StoreError> {
+    fn append(&self, execution_arn: &str, batch: Batch) -> Result<(), StoreError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         {
+            if let Some(record) = &batch.execution {
+                upsert_execution(&transaction, record)?;
+            }
             let mut insert_event =
                 transaction.prepare_cached("INSERT INTO events (execution_arn, id, event) VALUES (?1, ?2, ?3)")?;
-            for event in &events {
+            for event in &batch.events {
                 insert_event.execute(params![execution_arn, event.id as i64, to_json(event)?])?;
             }
             let mut insert_step = transaction
                 .prepare_cached("INSERT OR REPLACE INTO steps (execution_arn, key, step) VALUES (?1, ?2, ?3)")?;
-            for (key, step) in &steps {
+            for (key, step) in &batch.steps {
                 insert_step.execute(params![execution_arn, key, to_json(step)?])?;
             }
         }
@@ -429,11 +429,11 @@ mod tests {
                 }
             })
             .collect();
-        store.append("arn:e1", events, Vec::new()).unwrap();
+        store.append("arn:e1", Batch { events, ..Batch::default() }).unwrap();
         let ids: Vec<u64> = store.events("arn:e1").unwrap().iter().map(|e| e.id).collect();
         assert_eq!(ids, vec![1, 2]);
         let step = StepRecord { output: json!({"a": 1}), next: Some("B".into()), assigned: None };
-        store.append("arn:e1", Vec::new(), vec![("/A#0".to_owned(), step.clone())]).unwrap();
+        store.append("arn:e1", Batch { steps: vec![("/A#0".to_owned(), step.clone())], ..Batch::default() }).unwrap();
         assert_eq!(store.steps("arn:e1").unwrap()["/A#0"], step);
     }
 
