@@ -186,3 +186,21 @@ fn probe_serialises_in_camel_case() {
     let limits_json = serde_json::to_value(Limits::default()).unwrap();
     assert_eq!(limits_json, serde_json::json!({"maxBytes": 50_000_000, "maxPixels": 50_000_000}));
 }
+
+#[test]
+fn orientation_from_png_and_webp_exif() {
+    let image = DynamicImage::ImageRgb8(quadrants(40, 20));
+    let png = png_with_exif(&encode(&image, Codec::Png), &orientation_exif(6));
+    let webp = webp_with_exif(&encode(&image, Codec::WebP), 40, 20, &orientation_exif(8));
+    for (bytes, format, orientation) in [(png, ImageFormat::Png, 6), (webp, ImageFormat::Webp, 8)] {
+        let probed = probe(&bytes, &limits()).unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!(probed.format, format);
+        assert_eq!(probed.orientation, orientation, "{format}");
+        assert_eq!((probed.width, probed.height), (20, 40), "{format}");
+        let report = imgflow_imaging::read_exif(&bytes, false);
+        assert_eq!(report.exif.and_then(|e| e.orientation), Some(orientation), "{format}: {:?}", report.warnings);
+        let rendered = imgflow_imaging::render(&bytes, &imgflow_imaging::RenditionSpec::defaults(), &limits())
+            .unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!((rendered[0].width, rendered[0].height), (20, 40), "{format}");
+    }
+}

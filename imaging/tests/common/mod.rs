@@ -205,3 +205,51 @@ pub fn pixel_rgb(image: &DynamicImage, x: u32, y: u32) -> [u8; 3] {
 pub fn close(a: [u8; 3], b: [u8; 3], tolerance: u8) -> bool {
     a.iter().zip(&b).all(|(x, y)| x.abs_diff(*y) <= tolerance)
 }
+
+/// Inserts an eXIf chunk carrying `tiff` right after IHDR.
+pub fn png_with_exif(png: &[u8], tiff: &[u8]) -> Vec<u8> {
+    let after_ihdr = 8 + 8 + 13 + 4;
+    let mut out = png[..after_ihdr].to_vec();
+    out.extend_from_slice(&(tiff.len() as u32).to_be_bytes());
+    out.extend_from_slice(b"eXIf");
+    out.extend_from_slice(tiff);
+    let crc = crc32(&[b"eXIf".as_slice(), tiff].concat());
+    out.extend_from_slice(&crc.to_be_bytes());
+    out.extend_from_slice(&png[after_ihdr..]);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// Wraps a simple (VP8L) WebP into the extended format with an EXIF chunk carrying `tiff`.
+pub fn webp_with_exif(webp: &[u8], width: u32, height: u32, tiff: &[u8]) -> Vec<u8> {
+    let bitstream = &webp[12..];
+    let mut vp8x = vec![0x08, 0, 0, 0]; // flags: EXIF present
+    vp8x.extend_from_slice(&(width - 1).to_le_bytes()[..3]);
+    vp8x.extend_from_slice(&(height - 1).to_le_bytes()[..3]);
+    fn chunk(body: &mut Vec<u8>, fourcc: &[u8; 4], data: &[u8]) {
+        body.extend_from_slice(fourcc);
+        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            body.push(0);
+        }
+    }
+    let mut body = b"WEBP".to_vec();
+    chunk(&mut body, b"VP8X", &vp8x);
+    body.extend_from_slice(bitstream);
+    chunk(&mut body, b"EXIF", tiff);
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
