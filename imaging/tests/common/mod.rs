@@ -213,21 +213,10 @@ pub fn png_with_exif(png: &[u8], tiff: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&(tiff.len() as u32).to_be_bytes());
     out.extend_from_slice(b"eXIf");
     out.extend_from_slice(tiff);
-    let crc = crc32(&[b"eXIf".as_slice(), tiff].concat());
+    let crc = crc32fast::hash(&[b"eXIf".as_slice(), tiff].concat());
     out.extend_from_slice(&crc.to_be_bytes());
     out.extend_from_slice(&png[after_ihdr..]);
     out
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
 }
 
 /// Wraps a simple (VP8L) WebP into the extended format with an EXIF chunk carrying `tiff`.
