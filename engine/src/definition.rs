@@ -517,6 +517,7 @@ impl<'a> Fields<'a> {
             return None;
         }
         let location = self.at(key);
+        template::warn_missing_dollar(value, &location, self.diagnostics);
         Some(Template::compile(value, &location, self.diagnostics))
     }
 

@@ -193,6 +193,37 @@ pub fn evaluate_call(call: &Call, field: &str, scope: &Scope) -> Result<Value, F
     })
 }
 
+/// Warns (NO_DOLLAR) about keys without `.$` whose value looks like a path or an intrinsic call:
+/// they are passed on literally, which is rarely what was meant.
+pub(crate) fn warn_missing_dollar(value: &Value, location: &str, diagnostics: &mut Vec<Diagnostic>) {
+    match value {
+        Value::Object(fields) => {
+            for (key, field_value) in fields {
+                let here = format!("{location}/{}", pointer_token(key));
+                match field_value {
+                    Value::String(s)
+                        if !key.ends_with(".$")
+                            && (s.starts_with("$.") || s.starts_with("$$.") || intrinsics::looks_like_call(s)) =>
+                    {
+                        diagnostics.push(Diagnostic::warning(
+                            codes::NO_DOLLAR,
+                            format!("The value of '{key}' looks like a JSONPath or an intrinsic function, but the key does not end with '.$': it is passed on literally"),
+                            here,
+                        ));
+                    }
+                    other => warn_missing_dollar(other, &here, diagnostics),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                warn_missing_dollar(item, &format!("{location}/{i}"), diagnostics);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn contains_dynamic_key(value: &Value) -> bool {
     match value {
         Value::Object(fields) => fields.iter().any(|(k, v)| k.ends_with(".$") || contains_dynamic_key(v)),
@@ -237,6 +268,19 @@ mod tests {
                 "The JSONPath '$.nope' specified for the field 'value.$' could not be found in the input '{\"int\":0}'"
             )
         );
+    }
+
+    #[test]
+    fn literal_paths_without_dollar_keys_are_warned_about() {
+        let mut diagnostics = Vec::new();
+        warn_missing_dollar(
+            &json!({"a": "$.x", "b": {"c": "States.Array(1)"}, "d.$": "$.y", "e": "x"}),
+            "/P",
+            &mut diagnostics,
+        );
+        let locations: Vec<&str> = diagnostics.iter().map(|d| d.location.as_str()).collect();
+        assert_eq!(locations, vec!["/P/a", "/P/b/c"]);
+        assert!(diagnostics.iter().all(|d| d.code == "NO_DOLLAR"));
     }
 
     #[test]

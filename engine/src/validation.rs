@@ -67,7 +67,7 @@ pub fn pointer_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// Validates a definition given as JSON text; an empty list means valid (warnings aside).
+/// Validates a definition given as JSON text: errors, or the warnings of a valid definition.
 pub fn validate(definition: &str) -> Vec<Diagnostic> {
     match crate::definition::Definition::parse(definition) {
         Ok(parsed) => parsed.warnings().to_vec(),

@@ -188,3 +188,45 @@ async fn start_describe_list_and_stop_behave_as_step_functions() {
     assert_eq!(reversed.events[0].event_type.as_str(), "ExecutionAborted");
     assert!(reversed.next_token.is_some());
 }
+
+#[tokio::test]
+async fn task_and_execution_timeouts_use_the_clock() {
+    let invoker = Arc::new(Recorder::default());
+    invoker.hang.store(true, Ordering::SeqCst);
+    let engine = Engine::new(
+        Arc::new(MemoryStore::new()),
+        Arc::clone(&invoker) as Arc<dyn TaskInvoker>,
+        Arc::new(imgflow_engine::RealClock),
+        EngineConfig::default(),
+    )
+    .unwrap();
+    let task_timeout = json!({
+        "StartAt": "Slow",
+        "States": {
+            "Slow": {
+                "Type": "Task", "Resource": FUNCTION, "TimeoutSeconds": 1, "End": true,
+                "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "TimedOut"}]
+            },
+            "TimedOut": {"Type": "Pass", "End": true}
+        }
+    });
+    let machine = engine.create_state_machine("task-timeout", &task_timeout.to_string(), "r").unwrap();
+    let started = engine.start_execution(&machine.arn, None, Some(r#"{"x":1}"#)).await.unwrap();
+    let done = engine.wait_for_completion(&started.execution_arn).await.unwrap();
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    let output: Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert_eq!(output, json!({"x": 1, "error": {"Error": "States.Timeout"}}));
+    let history = engine.get_execution_history(&started.execution_arn, None, None, false).unwrap().events;
+    assert!(history.iter().any(|e| e.event_type.as_str() == "LambdaFunctionTimedOut"));
+
+    let execution_timeout = json!({
+        "TimeoutSeconds": 1,
+        "StartAt": "Slow",
+        "States": {"Slow": {"Type": "Task", "Resource": FUNCTION, "End": true}}
+    });
+    let machine = engine.create_state_machine("execution-timeout", &execution_timeout.to_string(), "r").unwrap();
+    let started = engine.start_execution(&machine.arn, None, None).await.unwrap();
+    let done = engine.wait_for_completion(&started.execution_arn).await.unwrap();
+    assert_eq!(done.status, ExecutionStatus::TimedOut);
+    assert_eq!(done.error.as_deref(), Some("States.Timeout"));
+}
