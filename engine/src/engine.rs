@@ -223,12 +223,22 @@ impl Engine {
     pub fn register_state_machine(&self, record: StateMachineRecord) -> Result<(), EngineError> {
         let definition = Definition::parse(&record.definition).map_err(EngineError::InvalidDefinition)?;
         self.inner.store.put_state_machine(&record)?;
-        self.inner
-            .machines
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(record.arn.clone(), Arc::new(Machine { record, definition: Arc::new(definition) }));
+        self.machines_mut().insert(record.arn.clone(), Arc::new(Machine { record, definition: Arc::new(definition) }));
         Ok(())
+    }
+
+    /// DeleteStateMachine: the machine can no longer be started; its executions stay readable
+    /// and running ones run to their end.
+    pub fn delete_state_machine(&self, arn: &str) -> Result<(), EngineError> {
+        if self.machines_mut().remove(arn).is_none() {
+            return Err(EngineError::StateMachineDoesNotExist(arn.to_owned()));
+        }
+        self.inner.store.delete_state_machine(arn)?;
+        Ok(())
+    }
+
+    fn machines_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Machine>>> {
+        self.inner.machines.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A registered state machine.

@@ -128,6 +128,8 @@ pub struct Batch {
 pub trait HistoryStore: Send + Sync {
     fn put_state_machine(&self, record: &StateMachineRecord) -> Result<(), StoreError>;
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError>;
+    /// Forgets a state machine (its executions stay).
+    fn delete_state_machine(&self, arn: &str) -> Result<(), StoreError>;
     /// Inserts or replaces an execution.
     fn put_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError>;
     fn execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError>;
@@ -174,6 +176,11 @@ impl HistoryStore for MemoryStore {
 
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
         Ok(self.lock().state_machines.clone())
+    }
+
+    fn delete_state_machine(&self, arn: &str) -> Result<(), StoreError> {
+        self.lock().state_machines.retain(|s| s.arn != arn);
+        Ok(())
     }
 
     fn put_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError> {
@@ -318,6 +325,11 @@ impl HistoryStore for SqliteStore {
         let mut statement = connection.prepare_cached("SELECT record FROM state_machines ORDER BY rowid")?;
         let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
         rows.map(|r| from_json(&r?)).collect()
+    }
+
+    fn delete_state_machine(&self, arn: &str) -> Result<(), StoreError> {
+        self.lock().execute("DELETE FROM state_machines WHERE arn = ?1", params![arn])?;
+        Ok(())
     }
 
     fn put_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError> {

@@ -184,6 +184,12 @@ async fn start_describe_list_and_stop_behave_as_step_functions() {
     assert_eq!(rest.executions[0].name, "b");
     assert!(rest.next_token.is_none());
     assert!(matches!(engine.describe_execution("arn:nope"), Err(EngineError::ExecutionDoesNotExist(_))));
+    engine.delete_state_machine(&machine.arn).unwrap();
+    assert!(matches!(
+        engine.start_execution(&machine.arn, None, None).await,
+        Err(EngineError::StateMachineDoesNotExist(_))
+    ));
+    assert_eq!(engine.describe_execution(&first.execution_arn).unwrap().status, ExecutionStatus::Aborted);
     let reversed = engine.get_execution_history(&first.execution_arn, Some(2), None, true).unwrap();
     assert_eq!(reversed.events[0].event_type.as_str(), "ExecutionAborted");
     assert!(reversed.next_token.is_some());
