@@ -657,6 +657,26 @@ mod tests {
     }
 
     #[test]
+    fn states_all_must_be_alone_and_last() {
+        let found = codes_and_locations(
+            r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:f","End":true,
+                "Retry":[{"ErrorEquals":["States.ALL","X"]}],
+                "Catch":[{"ErrorEquals":["States.ALL"],"Next":"T"},{"ErrorEquals":["Y"],"Next":"T"}]}}}"#,
+        );
+        assert!(found.contains(&("SCHEMA_VALIDATION_FAILED".into(), "/States/T/Retry/0/ErrorEquals".into())));
+        assert!(found.contains(&("SCHEMA_VALIDATION_FAILED".into(), "/States/T/Catch".into())));
+    }
+
+    #[test]
+    fn bad_paths_and_intrinsics_are_located() {
+        let found = codes_and_locations(
+            r#"{"StartAt":"P","States":{"P":{"Type":"Pass","InputPath":"$.a[","Parameters":{"x.$":"States.Format("},"End":true}}}"#,
+        );
+        assert!(found.contains(&("SCHEMA_VALIDATION_FAILED".into(), "/States/P/InputPath".into())));
+        assert!(found.contains(&("SCHEMA_VALIDATION_FAILED".into(), "/States/P/Parameters/x.$".into())));
+    }
+
+    #[test]
     fn bad_json_is_reported() {
         assert_eq!(codes_and_locations("{")[0].0, "INVALID_JSON_DESCRIPTION");
         assert_eq!(codes_and_locations("")[0].0, "MISSING_DESCRIPTION");
