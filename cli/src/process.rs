@@ -10,13 +10,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use futures::StreamExt;
+use imgflow_steps::StepConfig;
 use imgflow_steps::metadata::ImageRecord;
 use imgflow_steps::pipeline::{StoredObject, object_created_event, process_bytes};
 use imgflow_steps::write_metadata::{CaughtError, RecordRequest, build_record};
-use imgflow_steps::StepConfig;
 
 /// Extensions picked up when walking a folder (files named explicitly are always processed).
-const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "jpe", "png", "webp", "gif", "tif", "tiff", "heic", "heif", "avif", "bmp"];
+const IMAGE_EXTENSIONS: &[&str] =
+    &["jpg", "jpeg", "jpe", "png", "webp", "gif", "tif", "tiff", "heic", "heif", "avif", "bmp"];
 
 #[derive(Args)]
 pub struct ProcessArgs {
@@ -45,7 +46,10 @@ pub async fn run(args: ProcessArgs) -> Result<u8> {
     let config = Arc::new(StepConfig::from_env()?);
     let files = collect_files(&args.paths)?;
     if files.is_empty() {
-        bail!("no image files found in {}", args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no image files found in {}",
+            args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
@@ -85,7 +89,10 @@ fn process_file(file: &Path, name: &str, out: &Path, bucket: &str, config: &Step
         Ok(bytes) => bytes,
         Err(error) => return Outcome::Failed(format!("{shown}: cannot read: {error}")),
     };
-    let modified = std::fs::metadata(file).and_then(|m| m.modified()).map(chrono::DateTime::from).unwrap_or_else(|_| chrono::Utc::now());
+    let modified = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .map(chrono::DateTime::from)
+        .unwrap_or_else(|_| chrono::Utc::now());
     let object = StoredObject {
         bucket: bucket.to_owned(),
         key: format!("uploads/{}", file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
@@ -103,14 +110,27 @@ fn process_file(file: &Path, name: &str, out: &Path, bucket: &str, config: &Step
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let (request, renditions, summary) = match process_bytes(&event, &bytes, config) {
         Ok(processed) => {
-            let sizes = processed.renditions.iter().map(|r| format!("{} {}×{}", r.name, r.width, r.height)).collect::<Vec<_>>().join(", ");
-            let summary = format!("{} {}×{}, {sizes}", processed.image.format.name(), processed.image.width, processed.image.height);
+            let sizes = processed
+                .renditions
+                .iter()
+                .map(|r| format!("{} {}×{}", r.name, r.width, r.height))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let summary = format!(
+                "{} {}×{}, {sizes}",
+                processed.image.format.name(),
+                processed.image.width,
+                processed.image.height
+            );
             (processed.record_request(None), processed.renditions, summary)
         }
         Err(error) if error.is_rejection() => {
             let request = RecordRequest::Rejected {
                 event: serde_json::to_value(&event).unwrap_or_default(),
-                error: CaughtError { error: error.asl_name().to_owned(), cause: Some(error.to_lambda_error().to_string()) },
+                error: CaughtError {
+                    error: error.asl_name().to_owned(),
+                    cause: Some(error.to_lambda_error().to_string()),
+                },
                 execution_arn: None,
             };
             (request, Vec::new(), format!("{}: {error}", error.asl_name()))
@@ -121,10 +141,8 @@ fn process_file(file: &Path, name: &str, out: &Path, bucket: &str, config: &Step
         Ok(record) => record,
         Err(error) => return Outcome::Failed(format!("{shown}: {}: {error}", error.asl_name())),
     };
-    let files: Vec<(String, Vec<u8>)> = renditions
-        .into_iter()
-        .map(|r| (format!("{}.{}", r.name, r.format.extension()), r.bytes))
-        .collect();
+    let files: Vec<(String, Vec<u8>)> =
+        renditions.into_iter().map(|r| (format!("{}.{}", r.name, r.format.extension()), r.bytes)).collect();
     if let Err(error) = write_atomically(&out.join(name), &record, files) {
         return Outcome::Failed(format!("{shown}: {error:#}"));
     }
@@ -139,7 +157,8 @@ fn process_file(file: &Path, name: &str, out: &Path, bucket: &str, config: &Step
 /// half-written folder behind under the final name.
 fn write_atomically(dir: &Path, record: &ImageRecord, files: Vec<(String, Vec<u8>)>) -> Result<()> {
     let parent = dir.parent().context("output folder has no parent")?;
-    let staging = tempfile::Builder::new().prefix(".imgflow-").tempdir_in(parent).context("creating a staging folder")?;
+    let staging =
+        tempfile::Builder::new().prefix(".imgflow-").tempdir_in(parent).context("creating a staging folder")?;
     for (name, bytes) in files {
         std::fs::write(staging.path().join(&name), bytes).with_context(|| format!("writing {name}"))?;
     }
@@ -198,7 +217,11 @@ fn output_names(files: &[PathBuf]) -> Vec<String> {
     files
         .iter()
         .map(|file| {
-            let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| "image".into());
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "image".into());
             let mut name = stem.clone();
             let mut n = 2;
             while !used.insert(name.clone()) {
@@ -216,7 +239,12 @@ mod tests {
 
     #[test]
     fn duplicate_stems_get_distinct_folders() {
-        let files = vec![PathBuf::from("a/x.jpg"), PathBuf::from("b/x.png"), PathBuf::from("c/y.jpg"), PathBuf::from("d/x.gif")];
+        let files = vec![
+            PathBuf::from("a/x.jpg"),
+            PathBuf::from("b/x.png"),
+            PathBuf::from("c/y.jpg"),
+            PathBuf::from("d/x.gif"),
+        ];
         assert_eq!(output_names(&files), vec!["x", "x-2", "y", "x-3"]);
     }
 
