@@ -7,7 +7,7 @@
 //! throughput per CPU-second of the process (from `/proc/self/stat`), which stays meaningful when
 //! other programs load the machine.
 //!
-//! `cargo run -p imgflow-engine --release --example throughput [-- REPEATS]`
+//! `cargo run -p imgflow-engine --release --example throughput [-- REPEATS [WORKLOAD]]`
 
 use std::path::Path;
 use std::sync::Arc;
@@ -77,7 +77,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let repeats: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10).max(1);
-    let workloads = [load("chain1000", 1, 1000)?, load("map1000", 1, 3001)?, load("small5", 200, 5)?];
+    let only = std::env::args().nth(2);
+    let mut workloads = vec![load("chain1000", 1, 1000)?, load("map1000", 1, 3001)?, load("small5", 200, 5)?];
+    workloads.retain(|w| only.as_deref().is_none_or(|o| o == w.name));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let dir = tempfile::tempdir()?;
     println!("{:<10} {:<8} {:>10} {:>15} {:>19}", "workload", "store", "median", "transitions/s", "transitions/cpu-s");
