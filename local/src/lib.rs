@@ -2,8 +2,11 @@
 //!
 //! - [`s3`]: the S3-compatible endpoint, filesystem-backed (s3s + s3s-fs), speaking the real S3
 //!   protocol so that aws-sdk-s3 and `aws s3` work against it unchanged.
+//! - [`metadata_sqlite`]: the metadata store, SQLite behind the same trait as DynamoDB.
 //! - [`functions`]: the step handlers as the engine's task invoker, and the placeholder
 //!   substitutions of the state machine.
 
 pub mod functions;
+pub mod metadata_sqlite;
 pub mod s3;
+pub mod sfn;
