@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "imgflow", version, about = "Image upload-and-processing pipeline: AWS Step Functions and a local twin")]
+#[command(
+    name = "imgflow",
+    version,
+    about = "Image upload-and-processing pipeline: AWS Step Functions and a local twin"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
