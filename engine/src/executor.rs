@@ -1,6 +1,7 @@
 //! The executor: runs one execution of a definition, state by state, emitting history events
 //! and step records, with Retry/Catch, variables and nested Parallel/Map machines.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -198,7 +199,13 @@ impl Run {
                     if let Some(assigned) = &step.assigned {
                         frame.variables.extend(assigned.clone());
                     }
-                    data = step.output.clone();
+                    data = match serde_json::from_str(&step.output) {
+                        Ok(output) => output,
+                        Err(error) => {
+                            let failure = Failure::runtime(format!("The stored output of '{key}' is corrupt: {error}"));
+                            return MachineOutcome { result: Err(failure), last_event: frame.previous };
+                        }
+                    };
                     match &step.next {
                         Some(next) => {
                             current = next.clone();
@@ -221,21 +228,21 @@ impl Run {
                     let text = step.output.to_string();
                     if text.len() > MAX_PAYLOAD_BYTES { Err(data_limit_failure(&state.name)) } else { Ok((step, text)) }
                 });
-                let step = match outcome {
+                let (step, output_text) = match outcome {
                     Ok((step, output_text)) => {
                         if !matches!(state.kind, StateKind::Fail(_)) {
                             frame.previous = self.emit(
                                 frame.previous,
                                 EventType::state_exited(type_name),
-                                Some(details::state_exited(&state.name, output_text, step.assigned.as_ref())),
+                                Some(details::state_exited(&state.name, output_text.clone(), step.assigned.as_ref())),
                             );
                         }
-                        step
+                        (step, Some(output_text))
                     }
                     Err(failure) => {
                         let failure = failure.located(&state.name, entered);
                         match self.catch(state, &data, &failure, &frame, entered_time) {
-                            Some(Ok(step)) => step,
+                            Some(Ok(step)) => (step, None),
                             Some(Err(catch_failure)) => {
                                 return MachineOutcome {
                                     result: Err(catch_failure.located(&state.name, entered)),
@@ -251,9 +258,10 @@ impl Run {
                 if let Some(assigned) = &step.assigned {
                     frame.variables.extend(assigned.clone());
                 }
-                data = step.output.clone();
+                let output = output_text.unwrap_or_else(|| step.output.to_string());
                 let next = step.next.clone();
-                let record = StepRecord { output: step.output, next: step.next, assigned: step.assigned };
+                let record = StepRecord { output, next: step.next, assigned: step.assigned };
+                data = step.output;
                 let durable = !matches!(state.kind, StateKind::Pass(_) | StateKind::Choice(_) | StateKind::Succeed);
                 self.record_step(key, record, durable);
                 match next {
@@ -363,7 +371,7 @@ impl Run {
                 let result = match (&pass.parameters, &pass.result) {
                     (Some(parameters), _) => parameters.evaluate(&flow.scope(&input))?,
                     (None, Some(result)) => result.clone(),
-                    (None, None) => input,
+                    (None, None) => input.into_owned(),
                 };
                 flow.finish(Some(result), Some(&pass.result_path), next)
             }
@@ -760,13 +768,14 @@ impl<'a> DataFlow<'a> {
     }
 
     /// JSONPath InputPath.
-    fn effective_input(&self) -> Result<Value, Failure> {
+    fn effective_input(&self) -> Result<Cow<'a, Value>, Failure> {
         match &self.state.input_path {
-            None => Ok(Value::Object(Map::new())),
-            Some(path) if path.is_root() => Ok(self.raw_input.clone()),
+            None => Ok(Cow::Owned(Value::Object(Map::new()))),
+            Some(path) if path.is_root() => Ok(Cow::Borrowed(self.raw_input)),
             Some(path) => self
                 .scope(self.raw_input)
                 .lookup(path)
+                .map(Cow::Owned)
                 .map_err(|e| Failure::runtime(format!("Invalid path '{path}' : {e}"))),
         }
     }
@@ -786,7 +795,7 @@ impl<'a> DataFlow<'a> {
             let input = self.effective_input()?;
             match parameters {
                 Some(parameters) => parameters.evaluate(&self.scope(&input)),
-                None => Ok(input),
+                None => Ok(input.into_owned()),
             }
         }
     }
@@ -837,7 +846,7 @@ impl<'a> DataFlow<'a> {
             None => {
                 let effective_input = self.effective_input()?;
                 let assigned = assign_jsonpath(assign, &self.scope(&effective_input))?;
-                (effective_input, assigned)
+                (effective_input.into_owned(), assigned)
             }
         };
         let output = match &self.state.output_path {
@@ -852,7 +861,7 @@ impl<'a> DataFlow<'a> {
     }
 
     fn choose(&self, choice: &crate::states::choice::Choice) -> Result<Step, Failure> {
-        let input = if self.is_jsonata() { self.raw_input.clone() } else { self.effective_input()? };
+        let input = if self.is_jsonata() { Cow::Borrowed(self.raw_input) } else { self.effective_input()? };
         for rule in &choice.rules {
             let matched = match &rule.condition {
                 crate::states::choice::Condition::Jsonata(condition) => {
@@ -916,7 +925,7 @@ impl<'a> DataFlow<'a> {
     }
 
     fn wait_target(&self, until: &WaitFor) -> Result<WaitTarget, Failure> {
-        let input = if self.is_jsonata() { self.raw_input.clone() } else { self.effective_input()? };
+        let input = if self.is_jsonata() { Cow::Borrowed(self.raw_input) } else { self.effective_input()? };
         match until {
             WaitFor::Seconds(Expr::Literal(s)) => Ok(WaitTarget::Duration(Duration::from_secs(*s))),
             WaitFor::Seconds(Expr::Dynamic(template)) => {

@@ -106,7 +106,8 @@ pub struct ExecutionRecord {
 /// What a finished state produced, for replay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
-    pub output: Value,
+    /// The state's output as JSON text (as its StateExited event shows it).
+    pub output: String,
     /// The next state, or `None` when the state ended its machine.
     pub next: Option<String>,
     /// Variables the state assigned.
@@ -446,7 +447,7 @@ mod tests {
         store.append("arn:e1", Batch { events, ..Batch::default() }).unwrap();
         let ids: Vec<u64> = store.events("arn:e1").unwrap().iter().map(|e| e.id).collect();
         assert_eq!(ids, vec![1, 2]);
-        let step = StepRecord { output: json!({"a": 1}), next: Some("B".into()), assigned: None };
+        let step = StepRecord { output: r#"{"a":1}"#.to_owned(), next: Some("B".into()), assigned: None };
         store.append("arn:e1", Batch { steps: vec![("/A#0".to_owned(), step.clone())], ..Batch::default() }).unwrap();
         assert_eq!(store.steps("arn:e1").unwrap()["/A#0"], step);
     }
