@@ -120,7 +120,8 @@ struct Machine {
 
 struct Running {
     stop: watch::Sender<Option<(Option<String>, Option<String>)>>,
-    done: watch::Receiver<bool>,
+    /// Receives the final record when the execution ends.
+    done: watch::Receiver<Option<ExecutionRecord>>,
 }
 
 struct Inner {
@@ -361,7 +362,7 @@ impl Engine {
         // is announced.
         run.flush_with(Some(record.clone()));
         let (stop_tx, stop_rx) = watch::channel(None);
-        let (done_tx, done_rx) = watch::channel(false);
+        let (done_tx, done_rx) = watch::channel(None);
         lock(&self.inner.running).insert(record.execution_arn.clone(), Running { stop: stop_tx, done: done_rx });
         let _ = self.inner.changes.send(StatusChange { execution: record.clone() });
         let inner = Arc::clone(&self.inner);
@@ -371,7 +372,7 @@ impl Engine {
             let arn = record.execution_arn.clone();
             let finished = drive(&inner, run, record, input, previous, stop_rx, timeout).await;
             lock(&inner.running).remove(&arn);
-            let _ = done_tx.send(true);
+            let _ = done_tx.send(Some(finished.clone()));
             let _ = inner.changes.send(StatusChange { execution: finished });
         });
     }
@@ -443,8 +444,8 @@ impl Engine {
         };
         match done {
             Some(mut done) => {
-                let _ = done.wait_for(|d| *d).await;
-                Ok(self.describe_execution(execution_arn)?.stop_date.unwrap_or_else(|| self.inner.clock.now()))
+                let finished = done.wait_for(Option::is_some).await.ok().and_then(|r| r.clone());
+                Ok(finished.and_then(|r| r.stop_date).unwrap_or_else(|| self.inner.clock.now()))
             }
             // RUNNING in the store but not here (not resumed after a restart): end it here.
             None if record.status == ExecutionStatus::Running => {
@@ -479,8 +480,11 @@ impl Engine {
     /// Waits until an execution has ended and returns it.
     pub async fn wait_for_completion(&self, execution_arn: &str) -> Result<ExecutionRecord, EngineError> {
         let done = lock(&self.inner.running).get(execution_arn).map(|r| r.done.clone());
-        if let Some(mut done) = done {
-            let _ = done.wait_for(|d| *d).await;
+        if let Some(mut done) = done
+            && let Ok(finished) = done.wait_for(Option::is_some).await
+            && let Some(record) = finished.clone()
+        {
+            return Ok(record);
         }
         self.describe_execution(execution_arn)
     }
