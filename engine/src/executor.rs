@@ -543,20 +543,26 @@ impl Run {
             let child = Frame { key_prefix: format!("{key}/{i}"), variables: variables.clone(), previous: started };
             self.run_machine(branch, input.clone(), child)
         });
-        let outcomes = futures::future::join_all(branches).await;
-        let last = outcomes.iter().map(|o| o.last_event).max().unwrap_or(started);
-        let mut results = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
+        // The first failing branch fails the state and cancels the others, as on AWS.
+        let branches = branches.map(|branch| async move {
+            let outcome = branch.await;
             match outcome.result {
-                Ok(value) => results.push(value),
-                Err(failure) => {
-                    let last = self.emit(last, EventType::new("ParallelStateFailed"), None);
-                    return (Err(failure), last);
-                }
+                Ok(value) => Ok((value, outcome.last_event)),
+                Err(failure) => Err((failure, outcome.last_event)),
+            }
+        });
+        match futures::future::try_join_all(branches).await {
+            Ok(outcomes) => {
+                let last = outcomes.iter().map(|(_, last)| *last).max().unwrap_or(started);
+                let results = outcomes.into_iter().map(|(value, _)| value).collect();
+                let last = self.emit(last, EventType::new("ParallelStateSucceeded"), None);
+                (Ok(Value::Array(results)), last)
+            }
+            Err((failure, last)) => {
+                let last = self.emit(last, EventType::new("ParallelStateFailed"), None);
+                (Err(failure), last)
             }
         }
-        let last = self.emit(last, EventType::new("ParallelStateSucceeded"), None);
-        (Ok(Value::Array(results)), last)
     }
 
     /// Runs a Map state's iterations; returns the results and the last event id.
@@ -593,7 +599,11 @@ impl Run {
             _ => total.max(1),
         };
         let variables = flow.variables;
+        // Iterations started and not finished: they are the aborted ones if the Map fails.
+        let in_flight = Mutex::new(std::collections::BTreeSet::new());
+        let in_flight = &in_flight;
         let iterations = items.into_iter().enumerate().map(|(index, item)| {
+            in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(index);
             let iteration_started = self.emit(
                 started,
                 EventType::new("MapIterationStarted"),
@@ -606,34 +616,43 @@ impl Run {
             };
             async move {
                 let outcome = self.run_machine(&map.processor, item, child).await;
+                in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&index);
                 let kind = if outcome.result.is_ok() { "MapIterationSucceeded" } else { "MapIterationFailed" };
                 let last = self.emit(
                     outcome.last_event,
                     EventType::new(kind),
                     Some(json!({"name": state_name, "index": index})),
                 );
-                (outcome.result, last)
+                (index, outcome.result, last)
             }
         });
         let tolerates_failures = tolerated_count.is_some() || tolerated_percentage.is_some();
-        let mut stream = futures::stream::iter(iterations).buffered(limit);
-        let mut results = Vec::with_capacity(total);
+        // Unordered, so that a failing iteration aborts the others at once; results are placed
+        // by index.
+        let mut stream = futures::stream::iter(iterations).buffer_unordered(limit);
+        let mut results = vec![Value::Null; total];
         let mut failures = 0usize;
         let mut last = started;
-        let mut first_failure = None;
-        while let Some((result, last_event)) = stream.next().await {
+        while let Some((index, result, last_event)) = stream.next().await {
             last = last.max(last_event);
             match result {
-                Ok(value) => results.push(value),
+                Ok(value) => results[index] = value,
                 Err(failure) => {
                     failures += 1;
                     if !tolerates_failures {
                         drop(stream);
+                        let aborted = std::mem::take(&mut *in_flight.lock().unwrap_or_else(|p| p.into_inner()));
+                        for index in aborted {
+                            self.emit(
+                                last,
+                                EventType::new("MapIterationAborted"),
+                                Some(json!({"name": state_name, "index": index})),
+                            );
+                        }
                         let last = self.emit(last, EventType::new("MapStateFailed"), None);
                         return (Err(failure), last);
                     }
-                    results.push(failure.to_error_output());
-                    first_failure.get_or_insert(failure);
+                    results[index] = failure.to_error_output();
                 }
             }
         }

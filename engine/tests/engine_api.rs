@@ -236,3 +236,46 @@ async fn task_and_execution_timeouts_use_the_clock() {
     assert_eq!(done.status, ExecutionStatus::TimedOut);
     assert_eq!(done.error.as_deref(), Some("States.Timeout"));
 }
+
+#[tokio::test]
+async fn a_failing_branch_or_iteration_cancels_the_others() {
+    let invoker = Arc::new(Recorder::default());
+    invoker.hang.store(true, Ordering::SeqCst);
+    let engine = engine(Arc::new(MemoryStore::new()), Arc::clone(&invoker));
+    let slow = json!({"Type": "Task", "Resource": FUNCTION, "End": true});
+    let parallel = json!({
+        "StartAt": "Both",
+        "States": {"Both": {"Type": "Parallel", "End": true, "Branches": [
+            {"StartAt": "Slow", "States": {"Slow": slow}},
+            {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom"}}}
+        ]}}
+    });
+    let map = json!({
+        "StartAt": "Each",
+        "States": {"Each": {"Type": "Map", "End": true, "ItemProcessor": {
+            "StartAt": "Which",
+            "States": {
+                "Which": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericEquals": 2, "Next": "Boom"}], "Default": "Slow"},
+                "Slow": slow,
+                "Boom": {"Type": "Fail", "Error": "Boom"}
+            }
+        }}}
+    });
+    for (name, definition, input) in [("parallel", parallel, "{}"), ("map", map, "[1, 2]")] {
+        let machine = engine.create_state_machine(name, &definition.to_string(), "r").unwrap();
+        let started = engine.start_execution(&machine.arn, None, Some(input)).await.unwrap();
+        let done =
+            tokio::time::timeout(std::time::Duration::from_secs(5), engine.wait_for_completion(&started.execution_arn))
+                .await
+                .expect("the failure did not cancel the hanging branch or iteration")
+                .unwrap();
+        assert_eq!(done.status, ExecutionStatus::Failed, "{name}");
+        assert_eq!(done.error.as_deref(), Some("Boom"), "{name}");
+        if name == "map" {
+            let history = engine.get_execution_history(&started.execution_arn, None, None, false).unwrap().events;
+            let aborted: Vec<_> = history.iter().filter(|e| e.event_type.as_str() == "MapIterationAborted").collect();
+            assert_eq!(aborted.len(), 1);
+            assert_eq!(aborted[0].detail().unwrap()["index"], json!(0));
+        }
+    }
+}
