@@ -163,3 +163,29 @@ fn cmyk_photo_has_natural_colours() {
         assert!((a - b).abs() < 6.0, "channel {channel}: {a:.1} vs reference {b:.1}");
     }
 }
+
+#[test]
+fn jpegs_with_optimised_huffman_tables_decode_correctly() {
+    // zune-jpeg 0.5.15 turns this file (a real photo re-encoded by jpeg-encoder with optimised
+    // Huffman tables) into green stripes; render must not.
+    let Some(dir) = images_dir() else { return };
+    let bytes = std::fs::read(dir.join("portrait_orient7.jpg")).unwrap();
+    let source = image::load_from_memory(&bytes).unwrap().resize_exact(853, 1280, FilterType::Triangle).to_rgb8();
+    let mut reencoded = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut reencoded, 80);
+    encoder.set_optimized_huffman_tables(true);
+    encoder.encode(source.as_raw(), 853, 1280, jpeg_encoder::ColorType::Rgb).unwrap();
+    // A box larger than the image: decoded at full size, no resampling.
+    let spec = RenditionSpec {
+        name: "full".into(),
+        max_width: 2000,
+        max_height: 2000,
+        format: RenditionFormat::Png,
+        quality: 80,
+    };
+    let rendered = render(&reencoded, &[spec], &Limits::default()).unwrap().remove(0);
+    let decoded = image::load_from_memory_with_format(&rendered.bytes, Codec::Png).unwrap().to_rgb8();
+    let total: u64 = decoded.as_raw().iter().zip(source.as_raw()).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
+    let mean = total as f64 / source.as_raw().len() as f64;
+    assert!(mean < 4.0, "decoded pixels differ from the encoded ones by {mean} on average");
+}

@@ -22,12 +22,12 @@ pub(crate) fn decode(
 ) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
     let mut expected = (probe.stored_width, probe.stored_height);
     let (decoded, icc) = match probe.format {
-        ImageFormat::Jpeg => match jpeg_shrink(bytes, probe, needed)? {
+        ImageFormat::Jpeg => match jpeg_scale_divisor(bytes, probe, needed)? {
             Some(divisor) => {
                 expected = (probe.stored_width.div_ceil(divisor), probe.stored_height.div_ceil(divisor));
                 decode_jpeg_scaled(bytes, expected)?
             }
-            None => decode_jpeg(bytes, probe)?,
+            None => decode_jpeg_cmyk_or_deep(bytes, probe)?,
         },
         _ => decode_with_image_rs(bytes, probe)?,
     };
@@ -40,19 +40,25 @@ pub(crate) fn decode(
     Ok((decoded, icc))
 }
 
-/// The largest DCT scaling divisor (8, 4 or 2) whose output still covers `needed`, for the
-/// 8-bit gray and YCbCr JPEGs the scaling decoder handles (CMYK takes the full-size path).
-fn jpeg_shrink(bytes: &[u8], probe: &Probe, needed: (u32, u32)) -> Result<Option<u32>, ImageError> {
+/// For the 8-bit gray and YCbCr JPEGs jpeg-decoder handles: the largest DCT scaling divisor
+/// (8, 4, 2, else 1) whose output still covers `needed`. `None` sends CMYK and 12-bit JPEGs
+/// to zune-jpeg. jpeg-decoder also decodes full size, because zune-jpeg 0.5.15 misdecodes
+/// valid files with some optimised Huffman tables (tests/photos.rs has one).
+fn jpeg_scale_divisor(bytes: &[u8], probe: &Probe, needed: (u32, u32)) -> Result<Option<u32>, ImageError> {
     let frame = jpeg::frame(bytes)?;
     if frame.precision != 8 || !matches!(frame.components, 1 | 3) {
         return Ok(None);
     }
-    Ok([8, 4, 2].into_iter().find(|&divisor| {
-        probe.stored_width.div_ceil(divisor) >= needed.0 && probe.stored_height.div_ceil(divisor) >= needed.1
-    }))
+    let divisor = [8, 4, 2]
+        .into_iter()
+        .find(|&divisor| {
+            probe.stored_width.div_ceil(divisor) >= needed.0 && probe.stored_height.div_ceil(divisor) >= needed.1
+        })
+        .unwrap_or(1);
+    Ok(Some(divisor))
 }
 
-/// JPEG decoded in the DCT domain at reduced size by jpeg-decoder.
+/// JPEG decoded by jpeg-decoder, in the DCT domain at reduced size when asked.
 fn decode_jpeg_scaled(bytes: &[u8], (width, height): (u32, u32)) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
     let jpeg_error = |error: jpeg_decoder::Error| ImageError::invalid(format!("JPEG decoding failed: {error}"));
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
@@ -82,9 +88,9 @@ fn decode_jpeg_scaled(bytes: &[u8], (width, height): (u32, u32)) -> Result<(Deco
     Ok((decoded, decoder.icc_profile()))
 }
 
-/// JPEG through zune-jpeg directly (the decoder `image` wraps), so that CMYK arrives as raw
-/// samples we can convert properly instead of `image`'s naive conversion (image-rs#1440).
-fn decode_jpeg(bytes: &[u8], probe: &Probe) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
+/// CMYK/YCCK and 12-bit JPEGs through zune-jpeg directly (the decoder `image` wraps), so that
+/// CMYK arrives as raw samples we can convert properly (image-rs#1440).
+fn decode_jpeg_cmyk_or_deep(bytes: &[u8], probe: &Probe) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
     let jpeg_error =
         |error: zune_jpeg::errors::DecodeErrors| ImageError::invalid(format!("JPEG decoding failed: {error}"));
     // The probe already refused anything above the pixel limit; capping the decoder at the
