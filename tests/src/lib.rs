@@ -1,6 +1,8 @@
 //! The harness of the end-to-end tests: real protocol peers started on 127.0.0.1 for the length
 //! of a test — the embedded S3 endpoint and moto's DynamoDB — and generated image fixtures.
 
+pub mod sfn_server;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
