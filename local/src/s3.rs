@@ -57,9 +57,14 @@ impl S3Endpoint {
                     _ = stopped.changed() => break,
                 };
                 let connection = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                // Open keep-alive connections end with the endpoint, not when the client leaves.
+                let mut stopping = stopped.clone();
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "S3 endpoint: connection ended with an error");
+                    tokio::select! {
+                        result = connection => if let Err(error) = result {
+                            tracing::debug!(%error, "S3 endpoint: connection ended with an error");
+                        },
+                        _ = stopping.changed() => {}
                     }
                 });
             }
