@@ -78,6 +78,16 @@ pub struct UploadedObject {
 }
 
 impl UploadedObject {
+    /// The stored object, pinned to the version (or ETag) the event announced.
+    pub fn location(&self) -> crate::objects::ObjectLocation {
+        crate::objects::ObjectLocation {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            version_id: self.version_id.clone(),
+            etag: self.etag.clone(),
+        }
+    }
+
     pub fn from_event(event: &ObjectCreatedEvent) -> Result<Self, StepError> {
         let detail = &event.detail;
         if detail.bucket.name.is_empty() {

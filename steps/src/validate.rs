@@ -75,12 +75,6 @@ pub async fn handle(s3: &S3Objects, limits: &Limits, event: &ObjectCreatedEvent)
             object.key, limits.max_bytes
         )));
     }
-    let location = ObjectLocation {
-        bucket: object.bucket.clone(),
-        key: object.key.clone(),
-        version_id: object.version_id.clone(),
-        etag: object.etag.clone(),
-    };
-    let bytes = s3.get(&location, limits.max_bytes).await?;
+    let bytes = s3.get(&object.location(), limits.max_bytes).await?;
     inspect(&object, &bytes, limits)
 }
