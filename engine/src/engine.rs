@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 
 use crate::clock::Clock;
 use crate::context::ExecutionContext;
@@ -43,6 +43,8 @@ pub enum EngineError {
     InvalidExecutionInput(String),
     #[error("Invalid token: '{0}'")]
     InvalidToken(String),
+    #[error("Execution limit exceeded: {0} executions are open; wait for some to end")]
+    ExecutionLimitExceeded(usize),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
 }
@@ -61,6 +63,7 @@ impl EngineError {
             EngineError::InvalidArn(_) => "InvalidArn",
             EngineError::InvalidExecutionInput(_) => "InvalidExecutionInput",
             EngineError::InvalidToken(_) => "InvalidToken",
+            EngineError::ExecutionLimitExceeded(_) => "ExecutionLimitExceeded",
             EngineError::Store(_) => "InternalServerError",
         }
     }
@@ -69,8 +72,13 @@ impl EngineError {
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Executions running at once; `start_execution` waits for a slot beyond this.
+    /// Executions driven at once. Beyond this an execution is started (durable, RUNNING) and
+    /// waits for a slot before its first state runs.
     pub max_concurrent_executions: usize,
+    /// Open (RUNNING) executions, waiting ones included; `start_execution` and
+    /// `redrive_execution` fail with `ExecutionLimitExceeded` beyond this, so that a burst is
+    /// refused rather than queued without bound. AWS's quota is 1,000,000.
+    pub max_open_executions: usize,
     /// Used to build ARNs.
     pub region: String,
     pub account_id: String,
@@ -80,6 +88,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             max_concurrent_executions: 64,
+            max_open_executions: 1_000_000,
             region: "us-east-1".to_owned(),
             account_id: "123456789012".to_owned(),
         }
@@ -295,10 +304,7 @@ impl Engine {
             }
             return Err(EngineError::ExecutionAlreadyExists(execution_arn));
         }
-        let permit = Arc::clone(&self.inner.slots)
-            .acquire_owned()
-            .await
-            .map_err(|_| EngineError::Store(StoreError::Corrupt("the engine is shut down".into())))?;
+        self.check_open_limit()?;
         let start_date = self.inner.clock.now();
         let record = ExecutionRecord {
             execution_arn: execution_arn.clone(),
@@ -324,7 +330,7 @@ impl Engine {
                 d
             }),
         );
-        self.spawn(run, record, input_value, started, permit);
+        self.spawn(run, record, input_value, started);
         Ok(StartedExecution { execution_arn, start_date })
     }
 
@@ -357,7 +363,15 @@ impl Engine {
         )
     }
 
-    fn spawn(&self, run: Run, record: ExecutionRecord, input: Value, previous: u64, permit: OwnedSemaphorePermit) {
+    fn check_open_limit(&self) -> Result<(), EngineError> {
+        let open = lock(&self.inner.running).len();
+        if open >= self.inner.config.max_open_executions {
+            return Err(EngineError::ExecutionLimitExceeded(open));
+        }
+        Ok(())
+    }
+
+    fn spawn(&self, run: Run, record: ExecutionRecord, input: Value, previous: u64) {
         // The record and ExecutionStarted / ExecutionRedriven are durable before the execution
         // is announced.
         run.flush_with(Some(record.clone()));
@@ -368,7 +382,12 @@ impl Engine {
         let inner = Arc::clone(&self.inner);
         let timeout = run.definition.timeout_seconds;
         tokio::spawn(async move {
-            let _permit = permit;
+            let mut stopped = stop_rx.clone();
+            // A stop while waiting for a slot ends the execution without taking one.
+            let _permit = tokio::select! {
+                permit = Arc::clone(&inner.slots).acquire_owned() => permit.ok(),
+                _ = stopped.wait_for(Option::is_some) => None,
+            };
             let arn = record.execution_arn.clone();
             let finished = drive(&inner, run, record, input, previous, stop_rx, timeout).await;
             lock(&inner.running).remove(&arn);
@@ -499,10 +518,7 @@ impl Engine {
         let events = self.inner.store.events(execution_arn)?;
         redrive::check_redrivable(&record, &events, self.inner.clock.now())
             .map_err(EngineError::ExecutionNotRedrivable)?;
-        let permit = Arc::clone(&self.inner.slots)
-            .acquire_owned()
-            .await
-            .map_err(|_| EngineError::Store(StoreError::Corrupt("the engine is shut down".into())))?;
+        self.check_open_limit()?;
         let now = self.inner.clock.now();
         record.status = ExecutionStatus::Running;
         record.redrive_count += 1;
@@ -518,7 +534,7 @@ impl Engine {
         let run = self.make_run(&machine, &record, input.clone(), replay, last);
         let redriven =
             run.emit(last, EventType::new("ExecutionRedriven"), Some(json!({"redriveCount": record.redrive_count})));
-        self.spawn(run, record, input, redriven, permit);
+        self.spawn(run, record, input, redriven);
         Ok(now)
     }
 
@@ -536,17 +552,13 @@ impl Engine {
                 tracing::warn!(execution = %record.execution_arn, "cannot resume: its state machine is gone");
                 continue;
             };
-            let permit = Arc::clone(&self.inner.slots)
-                .acquire_owned()
-                .await
-                .map_err(|_| EngineError::Store(StoreError::Corrupt("the engine is shut down".into())))?;
             let events = self.inner.store.events(&record.execution_arn)?;
             let last = events.last().map_or(0, |e| e.id);
             let input: Value = serde_json::from_str(&record.input)
                 .map_err(|e| EngineError::Store(StoreError::Corrupt(e.to_string())))?;
             let replay = self.inner.store.steps(&record.execution_arn)?;
             let run = self.make_run(&machine, &record, input.clone(), replay, last);
-            self.spawn(run, record, input, last, permit);
+            self.spawn(run, record, input, last);
             resumed += 1;
         }
         Ok(resumed)
@@ -610,8 +622,10 @@ async fn drive(
             }
         };
         tokio::select! {
-            outcome = execution => Ending::Finished(outcome.result, outcome.last_event),
+            // A stop that came while the execution waited for a slot wins before any state runs.
+            biased;
             (error, cause) = stopped => Ending::Stopped(error, cause),
+            outcome = execution => Ending::Finished(outcome.result, outcome.last_event),
             () = timer => Ending::TimedOut,
         }
     };

@@ -279,3 +279,40 @@ async fn a_failing_branch_or_iteration_cancels_the_others() {
         }
     }
 }
+
+#[tokio::test]
+async fn executions_beyond_the_slots_start_at_once_and_beyond_the_open_limit_are_refused() {
+    let invoker = Arc::new(Recorder::default());
+    invoker.hang.store(true, Ordering::SeqCst);
+    let config = EngineConfig { max_concurrent_executions: 1, max_open_executions: 3, ..EngineConfig::default() };
+    let engine =
+        Engine::new(Arc::new(MemoryStore::new()), invoker.clone(), Arc::new(InstantClock::new()), config).unwrap();
+    let task = json!({"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": FUNCTION, "End": true}}});
+    let machine = engine.create_state_machine("slots", &task.to_string(), "arn:aws:iam::1:role/r").unwrap();
+    let mut started = Vec::new();
+    for n in 0..3 {
+        // Returns although the one slot is taken by the first, hanging execution.
+        let input = json!({"n": n}).to_string();
+        started.push(engine.start_execution(&machine.arn, None, Some(&input)).await.unwrap().execution_arn);
+    }
+    for arn in &started {
+        assert_eq!(engine.describe_execution(arn).unwrap().status, ExecutionStatus::Running);
+    }
+    let refused = engine.start_execution(&machine.arn, None, Some("{}")).await.unwrap_err();
+    assert!(matches!(refused, EngineError::ExecutionLimitExceeded(3)), "{refused:?}");
+    assert_eq!(refused.code(), "ExecutionLimitExceeded");
+    for _ in 0..100 {
+        if invoker.calls(&json!({"n": 0})) == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(invoker.calls(&json!({"n": 0})), 1);
+    assert_eq!(invoker.calls(&json!({"n": 2})), 0, "the third execution waits for a slot");
+
+    // Stopping a waiting execution ends it without running a state, and frees room.
+    engine.stop_execution(&started[2], Some("Cancelled".into()), None).await.unwrap();
+    assert_eq!(engine.describe_execution(&started[2]).unwrap().status, ExecutionStatus::Aborted);
+    assert_eq!(invoker.calls(&json!({"n": 2})), 0);
+    engine.start_execution(&machine.arn, None, Some("{}")).await.unwrap();
+}
