@@ -363,8 +363,18 @@ impl Engine {
         )
     }
 
+    /// Executions open in this engine (RUNNING, driven or waiting for a slot).
+    pub fn open_executions(&self) -> usize {
+        lock(&self.inner.running).len()
+    }
+
+    /// Whether `start_execution` would be refused with `ExecutionLimitExceeded` now.
+    pub fn at_open_limit(&self) -> bool {
+        self.open_executions() >= self.inner.config.max_open_executions
+    }
+
     fn check_open_limit(&self) -> Result<(), EngineError> {
-        let open = lock(&self.inner.running).len();
+        let open = self.open_executions();
         if open >= self.inner.config.max_open_executions {
             return Err(EngineError::ExecutionLimitExceeded(open));
         }
