@@ -2,11 +2,13 @@
 
 /** An error answered by the twin, with AWS's error code when there is one. */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfterSeconds) {
     super(message || code || `HTTP ${status}`);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    // From Retry-After, when the twin is at its limit of open executions (503).
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -111,9 +113,9 @@ export function upload(file, onProgress) {
         onProgress?.(1);
         resolve(body);
       } else {
-        const retryAfter = request.getResponseHeader('Retry-After');
-        const message = body.message ?? `HTTP ${request.status}`;
-        reject(new ApiError(request.status, undefined, retryAfter ? `${message} (retry after ${retryAfter} s)` : message));
+        const retryAfter = Number.parseInt(request.getResponseHeader('Retry-After') ?? '', 10);
+        const message = body?.message ?? `HTTP ${request.status}`;
+        reject(new ApiError(request.status, undefined, message, Number.isNaN(retryAfter) ? undefined : retryAfter));
       }
     });
     request.addEventListener('error', () => reject(new ApiError(0, 'NetworkError', 'The twin did not answer')));

@@ -25,7 +25,16 @@ const ASSETS: &[(&str, Asset)] = &[
     ("app.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/app.js") }),
     ("api.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/api.js") }),
     ("dom.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/dom.js") }),
+    ("ids.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/ids.js") }),
+    ("states.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/states.js") }),
+    ("layout.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/layout.js") }),
+    ("graph.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/graph.js") }),
+    ("history.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/history.js") }),
+    ("execution.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/execution.js") }),
     ("executions.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/executions.js") }),
+    ("upload.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/upload.js") }),
+    ("images.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/images.js") }),
+    ("image.js", Asset { content_type: JAVASCRIPT, bytes: include_bytes!("../assets/image.js") }),
 ];
 
 /// The file served at `/console/{path}`: `path` is what follows `/console/`; `""` and
@@ -51,6 +60,50 @@ mod tests {
     fn unknown_paths_are_not_found() {
         for path in ["nope.js", "/app.js", "../Cargo.toml", "app.js/", "APP.JS", "assets/app.js"] {
             assert!(asset(path).is_none(), "{path} should be unknown");
+        }
+    }
+
+    /// The relative paths a text asset refers to: ES module imports and HTML `src`/`href`.
+    fn references(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for (marker, quote) in [("from '", '\''), ("import '", '\''), ("src=\"", '"'), ("href=\"", '"')] {
+            for (start, _) in text.match_indices(marker) {
+                let rest = &text[start + marker.len()..];
+                if let Some(end) = rest.find(quote) {
+                    found.push(rest[..end].to_owned());
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_module_and_file_the_page_refers_to_is_embedded() {
+        let mut checked = 0;
+        for (name, file) in ASSETS {
+            if !(name.ends_with(".js") || name.ends_with(".html")) {
+                continue;
+            }
+            let text = std::str::from_utf8(file.bytes).unwrap();
+            for reference in references(text) {
+                // Links inside the page (#/…) and absolute API paths are not files.
+                if reference.starts_with('#') || reference.starts_with('/') || reference.contains("${") {
+                    continue;
+                }
+                let path = reference.trim_start_matches("./");
+                assert!(asset(path).is_some(), "{name} refers to {reference}, which is not embedded");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "only {checked} references found: the scan is broken");
+    }
+
+    #[test]
+    fn every_file_in_the_assets_folder_is_served() {
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(asset(&name).is_some(), "assets/{name} is not in ASSETS");
         }
     }
 
