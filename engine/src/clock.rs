@@ -1,11 +1,11 @@
 //! Time as the engine sees it: waits, retry delays and timeouts go through a [`Clock`] the caller
 //! owns — real time in production, virtual time in tests.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 
 /// A source of time and delays.
 #[async_trait]
@@ -38,17 +38,23 @@ impl Clock for RealClock {
     }
 }
 
-/// Virtual time: sleeping advances the clock at once instead of waiting. Work takes no virtual
-/// time, so timers never fire (tasks never time out).
+/// Virtual time: sleeping advances the clock at once instead of waiting.
+///
+/// By default timers never fire (tasks and executions never time out): work takes no virtual
+/// time, and sleeps of concurrent branches add up instead of overlapping, so virtual time would
+/// reach a timer that real time would not. [`InstantClock::with_timers`] makes timers fire when
+/// sleeps move virtual time past them, for tests of timeouts and heartbeats whose tasks advance
+/// the clock themselves (with [`Clock::sleep`]).
 #[derive(Debug)]
 pub struct InstantClock {
-    now: Mutex<DateTime<Utc>>,
+    now: watch::Sender<DateTime<Utc>>,
+    timers_fire: bool,
 }
 
 impl InstantClock {
     /// A virtual clock starting at `start`.
     pub fn starting_at(start: DateTime<Utc>) -> Self {
-        InstantClock { now: Mutex::new(start) }
+        InstantClock { now: watch::Sender::new(start), timers_fire: false }
     }
 
     /// A virtual clock starting at the current wall-clock time.
@@ -56,9 +62,15 @@ impl InstantClock {
         InstantClock::starting_at(Utc::now())
     }
 
-    fn advance(&self, duration: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
-        *now += chrono::Duration::from_std(duration).unwrap_or(chrono::TimeDelta::MAX);
+    /// The same clock, whose timers fire once virtual time reaches them.
+    pub fn with_timers(mut self) -> Self {
+        self.timers_fire = true;
+        self
+    }
+
+    /// `now + duration`, or `None` beyond the calendar.
+    fn after(now: DateTime<Utc>, duration: Duration) -> Option<DateTime<Utc>> {
+        now.checked_add_signed(chrono::Duration::from_std(duration).ok()?)
     }
 }
 
@@ -71,16 +83,28 @@ impl Default for InstantClock {
 #[async_trait]
 impl Clock for InstantClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+        *self.now.borrow()
     }
 
     async fn sleep(&self, duration: Duration) {
-        self.advance(duration);
+        self.now.send_modify(|now| {
+            if let Some(later) = InstantClock::after(*now, duration) {
+                *now = later;
+            }
+        });
         tokio::task::yield_now().await;
     }
 
-    async fn timer(&self, _duration: Duration) {
-        std::future::pending::<()>().await;
+    async fn timer(&self, duration: Duration) {
+        let deadline = InstantClock::after(self.now(), duration).filter(|_| self.timers_fire);
+        let Some(deadline) = deadline else {
+            return std::future::pending().await;
+        };
+        let mut now = self.now.subscribe();
+        // The sender lives as long as `self`: waiting fails only if the clock is gone.
+        if now.wait_for(|now| *now >= deadline).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -96,5 +120,23 @@ mod tests {
         clock.sleep(Duration::from_secs(3600)).await;
         assert_eq!(clock.now() - before, chrono::Duration::seconds(3600));
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn instant_clock_timers_fire_only_when_asked_and_when_virtual_time_reaches_them() {
+        let silent = InstantClock::new();
+        let timer = silent.timer(Duration::from_secs(5));
+        tokio::pin!(timer);
+        silent.sleep(Duration::from_secs(10)).await;
+        assert!(futures::poll!(timer.as_mut()).is_pending());
+
+        let clock = InstantClock::new().with_timers();
+        let timer = clock.timer(Duration::from_secs(5));
+        tokio::pin!(timer);
+        assert!(futures::poll!(timer.as_mut()).is_pending());
+        clock.sleep(Duration::from_secs(4)).await;
+        assert!(futures::poll!(timer.as_mut()).is_pending());
+        clock.sleep(Duration::from_secs(1)).await;
+        assert!(futures::poll!(timer.as_mut()).is_ready());
     }
 }

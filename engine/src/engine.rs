@@ -16,6 +16,7 @@ use crate::error::{Failure, names};
 use crate::executor::{MAX_PAYLOAD_BYTES, Run};
 use crate::history::{EventType, HistoryEvent, details};
 use crate::invoker::TaskInvoker;
+use crate::journal::Journal;
 use crate::redrive;
 use crate::store::{Batch, ExecutionRecord, ExecutionStatus, HistoryStore, StateMachineRecord, StepRecord, StoreError};
 use crate::validation::Diagnostic;
@@ -135,6 +136,8 @@ struct Running {
 
 struct Inner {
     store: Arc<dyn HistoryStore>,
+    /// Every history write of the executions goes through it (group commit).
+    journal: Arc<Journal>,
     invoker: Arc<dyn TaskInvoker>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
@@ -182,10 +185,13 @@ impl Engine {
             }
         }
         let (changes, _) = broadcast::channel(1024);
+        let journal = Journal::new(Arc::clone(&store))
+            .map_err(|e| EngineError::Store(StoreError::Writer(format!("cannot start the writer thread: {e}"))))?;
         Ok(Engine {
             inner: Arc::new(Inner {
                 slots: Arc::new(Semaphore::new(config.max_concurrent_executions.max(1))),
                 store,
+                journal: Arc::new(journal),
                 invoker,
                 clock,
                 config,
@@ -304,7 +310,6 @@ impl Engine {
             }
             return Err(EngineError::ExecutionAlreadyExists(execution_arn));
         }
-        self.check_open_limit()?;
         let start_date = self.inner.clock.now();
         let record = ExecutionRecord {
             execution_arn: execution_arn.clone(),
@@ -330,7 +335,10 @@ impl Engine {
                 d
             }),
         );
-        self.spawn(run, record, input_value, started);
+        self.launch(run, record, input_value, started, true).await.map_err(|refusal| match refusal {
+            Refusal::AlreadyOpen => EngineError::ExecutionAlreadyExists(execution_arn.clone()),
+            Refusal::Engine(error) => error,
+        })?;
         Ok(StartedExecution { execution_arn, start_date })
     }
 
@@ -357,7 +365,7 @@ impl Engine {
             context,
             Arc::clone(&self.inner.invoker),
             Arc::clone(&self.inner.clock),
-            Arc::clone(&self.inner.store),
+            Arc::clone(&self.inner.journal),
             replay,
             last_event_id,
         )
@@ -373,21 +381,38 @@ impl Engine {
         self.open_executions() >= self.inner.config.max_open_executions
     }
 
-    fn check_open_limit(&self) -> Result<(), EngineError> {
-        let open = self.open_executions();
-        if open >= self.inner.config.max_open_executions {
-            return Err(EngineError::ExecutionLimitExceeded(open));
-        }
-        Ok(())
-    }
-
-    fn spawn(&self, run: Run, record: ExecutionRecord, input: Value, previous: u64) {
-        // The record and ExecutionStarted / ExecutionRedriven are durable before the execution
-        // is announced.
-        run.flush_with(Some(record.clone()));
+    /// Opens an execution: registers it as open (refusing it when it is open already, or, when
+    /// `limited`, beyond `max_open_executions`), makes its record and the events emitted so far
+    /// durable, then announces it and runs it. Executions resumed after a restart are not
+    /// `limited`: they were accepted before.
+    async fn launch(
+        &self,
+        run: Run,
+        record: ExecutionRecord,
+        input: Value,
+        previous: u64,
+        limited: bool,
+    ) -> Result<(), Refusal> {
         let (stop_tx, stop_rx) = watch::channel(None);
         let (done_tx, done_rx) = watch::channel(None);
-        lock(&self.inner.running).insert(record.execution_arn.clone(), Running { stop: stop_tx, done: done_rx });
+        {
+            // Checked and registered under one lock, so that concurrent starts cannot exceed the
+            // limit or open the same execution twice while their records are being written.
+            let mut running = lock(&self.inner.running);
+            if running.contains_key(&record.execution_arn) {
+                return Err(Refusal::AlreadyOpen);
+            }
+            if limited && running.len() >= self.inner.config.max_open_executions {
+                return Err(Refusal::Engine(EngineError::ExecutionLimitExceeded(running.len())));
+            }
+            running.insert(record.execution_arn.clone(), Running { stop: stop_tx, done: done_rx });
+        }
+        // The record and ExecutionStarted / ExecutionRedriven are durable before the execution
+        // is announced.
+        if let Err(error) = run.flush_with(Some(record.clone())).await {
+            lock(&self.inner.running).remove(&record.execution_arn);
+            return Err(Refusal::Engine(error.into()));
+        }
         let _ = self.inner.changes.send(StatusChange { execution: record.clone() });
         let inner = Arc::clone(&self.inner);
         let timeout = run.definition.timeout_seconds;
@@ -404,6 +429,7 @@ impl Engine {
             let _ = done_tx.send(Some(finished.clone()));
             let _ = inner.changes.send(StatusChange { execution: finished });
         });
+        Ok(())
     }
 
     /// DescribeExecution.
@@ -492,13 +518,13 @@ impl Engine {
                     previous_event_id: last,
                     details: event_details,
                 };
-                self.inner.store.append(execution_arn, Batch { events: vec![aborted], ..Batch::default() })?;
                 let mut record = record;
                 record.status = ExecutionStatus::Aborted;
                 record.error = error;
                 record.cause = cause;
                 record.stop_date = Some(now);
-                self.inner.store.put_execution(&record)?;
+                let batch = Batch { events: vec![aborted], steps: Vec::new(), execution: Some(record.clone()) };
+                self.inner.journal.append(execution_arn, batch).await?;
                 let _ = self.inner.changes.send(StatusChange { execution: record });
                 Ok(now)
             }
@@ -528,7 +554,6 @@ impl Engine {
         let events = self.inner.store.events(execution_arn)?;
         redrive::check_redrivable(&record, &events, self.inner.clock.now())
             .map_err(EngineError::ExecutionNotRedrivable)?;
-        self.check_open_limit()?;
         let now = self.inner.clock.now();
         record.status = ExecutionStatus::Running;
         record.redrive_count += 1;
@@ -544,7 +569,12 @@ impl Engine {
         let run = self.make_run(&machine, &record, input.clone(), replay, last);
         let redriven =
             run.emit(last, EventType::new("ExecutionRedriven"), Some(json!({"redriveCount": record.redrive_count})));
-        self.spawn(run, record, input, redriven);
+        self.launch(run, record, input, redriven, true).await.map_err(|refusal| match refusal {
+            Refusal::AlreadyOpen => {
+                EngineError::ExecutionNotRedrivable(format!("Execution is already being redriven: {execution_arn}"))
+            }
+            Refusal::Engine(error) => error,
+        })?;
         Ok(now)
     }
 
@@ -568,8 +598,12 @@ impl Engine {
                 .map_err(|e| EngineError::Store(StoreError::Corrupt(e.to_string())))?;
             let replay = self.inner.store.steps(&record.execution_arn)?;
             let run = self.make_run(&machine, &record, input.clone(), replay, last);
-            self.spawn(run, record, input, last);
-            resumed += 1;
+            match self.launch(run, record, input, last, false).await {
+                Ok(()) => resumed += 1,
+                // Started meanwhile by another call.
+                Err(Refusal::AlreadyOpen) => {}
+                Err(Refusal::Engine(error)) => return Err(error),
+            }
         }
         Ok(resumed)
     }
@@ -595,6 +629,13 @@ fn page<T>(
     let end = (start + size).min(items.len());
     let next = (end < items.len()).then(|| end.to_string());
     Ok((items.into_iter().skip(start).take(end - start).collect(), next))
+}
+
+/// Why an execution was not opened.
+enum Refusal {
+    /// It is open (running, or being opened by a concurrent call).
+    AlreadyOpen,
+    Engine(EngineError),
 }
 
 enum Ending {
@@ -692,6 +733,12 @@ async fn drive(
     run.emit(previous, EventType::new(event_type), Some(detail));
     record.status = status;
     record.stop_date = Some(inner.clock.now());
-    run.flush_with(Some(record.clone()));
+    if status == ExecutionStatus::Succeeded {
+        // Step records serve resume and redrive, and a SUCCEEDED execution gets neither.
+        run.discard_unwritten_steps();
+    }
+    if let Err(error) = run.flush_with(Some(record.clone())).await {
+        tracing::error!(execution = %record.execution_arn, %error, "cannot store the end of the execution");
+    }
     record
 }

@@ -25,12 +25,16 @@ pub struct Failure {
     /// Whether the cause describes a problem with the state itself, so that the executor prefixes
     /// it with "An error occurred while executing the state '…' (entered at the event id #…)."
     pub about_state: bool,
+    /// Whether a task sent no heartbeat within its `HeartbeatSeconds`. AWS reports that as
+    /// `States.Timeout` (in the TimedOut event and the execution's error); Retry and Catch also
+    /// match it with `States.HeartbeatTimeout`, which matches nothing else.
+    pub missed_heartbeat: bool,
 }
 
 impl Failure {
     /// A failure with an error name and a cause, e.g. from a task.
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        Failure { error: Some(error.into()), cause: Some(cause.into()), about_state: false }
+        Failure { error: Some(error.into()), cause: Some(cause.into()), about_state: false, missed_heartbeat: false }
     }
 
     /// A `States.Runtime` failure about the current state (never caught by Catch).
@@ -40,7 +44,13 @@ impl Failure {
 
     /// A failure about the current state with the given error name.
     pub fn about_state(error: &str, cause: impl Into<String>) -> Self {
-        Failure { error: Some(error.to_owned()), cause: Some(cause.into()), about_state: true }
+        Failure { error: Some(error.to_owned()), cause: Some(cause.into()), about_state: true, missed_heartbeat: false }
+    }
+
+    /// A task's timeout (`States.Timeout`, no cause); `missed_heartbeat` when it was the
+    /// heartbeat's.
+    pub fn task_timeout(missed_heartbeat: bool) -> Self {
+        Failure { error: Some(names::TIMEOUT.to_owned()), cause: None, about_state: false, missed_heartbeat }
     }
 
     /// Adds AWS's state prefix to the cause when the failure is about the state.

@@ -20,14 +20,15 @@ use crate::definition::{
 };
 use crate::error::{Failure, names};
 use crate::history::{EventType, HistoryEvent, details};
-use crate::invoker::{TaskInvoker, TaskRequest, TaskTarget};
+use crate::invoker::{Heartbeat, TaskError, TaskInvoker, TaskRequest, TaskTarget};
+use crate::journal::{Commit, Journal};
 use crate::jsonata::{self, Bindings};
 use crate::retry;
 use crate::states::map::Map as MapState;
 use crate::states::parallel::Parallel;
 use crate::states::task::{self, Task};
 use crate::states::wait::{self, WaitFor, WaitTarget};
-use crate::store::{Batch, ExecutionRecord, HistoryStore, StepRecord};
+use crate::store::{Batch, ExecutionRecord, StepRecord};
 use crate::template::{Scope, Template, Variables};
 
 /// Step Functions' payload limit (input, output, results): 256 KiB.
@@ -62,13 +63,26 @@ pub(crate) struct Run {
     pub context: ExecutionContext,
     pub invoker: Arc<dyn TaskInvoker>,
     pub clock: Arc<dyn Clock>,
-    pub store: Arc<dyn HistoryStore>,
+    pub journal: Arc<Journal>,
     /// Step records of a previous run (resume, redrive): finished states are replayed.
     pub replay: HashMap<String, StepRecord>,
     next_event_id: AtomicU64,
     /// Events and step records not yet written (see [`Run::flush`]).
     pending: Mutex<Pending>,
     uses_context: bool,
+}
+
+/// A Task state's time limits, in seconds.
+#[derive(Debug, Clone, Copy)]
+struct TaskLimits {
+    timeout: Option<u64>,
+    heartbeat: Option<u64>,
+}
+
+/// How a task invocation ended.
+enum TaskEnd {
+    Finished(Result<Value, TaskError>),
+    TimedOut { missed_heartbeat: bool },
 }
 
 /// Records kept for the next flush.
@@ -89,7 +103,7 @@ impl Run {
         context: ExecutionContext,
         invoker: Arc<dyn TaskInvoker>,
         clock: Arc<dyn Clock>,
-        store: Arc<dyn HistoryStore>,
+        journal: Arc<Journal>,
         replay: HashMap<String, StepRecord>,
         last_event_id: u64,
     ) -> Self {
@@ -99,7 +113,7 @@ impl Run {
             context,
             invoker,
             clock,
-            store,
+            journal,
             replay,
             next_event_id: AtomicU64::new(last_event_id + 1),
             pending: Mutex::new(Pending::default()),
@@ -124,39 +138,46 @@ impl Run {
         id
     }
 
-    /// Writes the events and step records kept since the last flush, in one transaction.
+    /// Writes the events and step records kept since the last flush, in one transaction, and
+    /// waits until they are durable.
     ///
     /// The executor flushes before a task is invoked, when a Task, Parallel, Map or Wait state
     /// finishes, before waiting, at the end, and every [`FLUSH_EVERY`] events: nothing outside
     /// the engine (a task, the passing of time) ever depends on unwritten records. Pass, Choice
     /// and Succeed states between two flushes are pure: after a crash they are simply run again.
-    pub fn flush(&self) {
-        self.flush_with(None);
-    }
-
-    /// [`Run::flush`], writing the execution record in the same transaction.
-    pub fn flush_with(&self, execution: Option<ExecutionRecord>) {
-        let (events, steps) = {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            (std::mem::take(&mut pending.events), std::mem::take(&mut pending.steps))
-        };
-        if events.is_empty() && steps.is_empty() && execution.is_none() {
-            return;
-        }
-        if let Err(error) = self.store.append(&self.context.execution_arn, Batch { events, steps, execution }) {
+    pub async fn flush(&self) {
+        if let Err(error) = self.flush_with(None).await {
             tracing::error!(execution = %self.context.execution_arn, %error, "cannot store history events");
         }
     }
 
+    /// [`Run::flush`], writing the execution record in the same transaction; the caller decides
+    /// what a failed write means.
+    pub fn flush_with(&self, execution: Option<ExecutionRecord>) -> Commit {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.events.is_empty() && pending.steps.is_empty() && execution.is_none() {
+            return Commit::nothing();
+        }
+        let batch =
+            Batch { events: std::mem::take(&mut pending.events), steps: std::mem::take(&mut pending.steps), execution };
+        // Queued while the lock is held, so that this run's batches reach the store in order.
+        self.journal.append(&self.context.execution_arn, batch)
+    }
+
+    /// Forgets the step records not written yet (their events are kept).
+    pub fn discard_unwritten_steps(&self) {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).steps.clear();
+    }
+
     /// Keeps a step record for the next flush; flushes now when `durable` or when enough is kept.
-    fn record_step(&self, key: String, record: StepRecord, durable: bool) {
+    async fn record_step(&self, key: String, record: StepRecord, durable: bool) {
         let due = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.steps.push((key, record));
             durable || pending.events.len() >= FLUSH_EVERY
         };
         if due {
-            self.flush();
+            self.flush().await;
         }
     }
 
@@ -263,7 +284,7 @@ impl Run {
                 let record = StepRecord { output, next: step.next, assigned: step.assigned };
                 data = step.output;
                 let durable = !matches!(state.kind, StateKind::Pass(_) | StateKind::Choice(_) | StateKind::Succeed);
-                self.record_step(key, record, durable);
+                self.record_step(key, record, durable).await;
                 match next {
                     Some(next) => current = next,
                     None => {
@@ -342,7 +363,7 @@ impl Run {
             let delay = retrier.delay(retries_used[index]);
             retries_used[index] += 1;
             retry_count += 1;
-            self.flush();
+            self.flush().await;
             self.clock.sleep(delay).await;
         }
     }
@@ -385,15 +406,18 @@ impl Run {
                     WaitTarget::Until(until) => (until - self.clock.now()).to_std().unwrap_or(Duration::ZERO),
                 };
                 if !duration.is_zero() {
-                    self.flush();
+                    self.flush().await;
                     self.clock.sleep(duration).await;
                 }
                 flow.finish(None, None, next)
             }
             StateKind::Task(task) => {
                 let payload = flow.payload(task.parameters.as_ref(), task.arguments.as_ref())?;
-                let timeout = flow.seconds(task.timeout_seconds.as_ref(), "TimeoutSeconds")?;
-                let result = self.invoke(task, state, payload, timeout, &mut frame.previous, retry_count).await?;
+                let limits = TaskLimits {
+                    timeout: flow.seconds(task.timeout_seconds.as_ref(), "TimeoutSeconds")?,
+                    heartbeat: flow.seconds(task.heartbeat_seconds.as_ref(), "HeartbeatSeconds")?,
+                };
+                let result = self.invoke(task, state, payload, limits, &mut frame.previous, retry_count).await?;
                 flow.finish(Some(result), Some(&task.handling.result_path), next)
             }
             StateKind::Parallel(parallel) => {
@@ -418,7 +442,7 @@ impl Run {
         task: &Task,
         state: &State,
         payload: Value,
-        timeout: Option<u64>,
+        limits: TaskLimits,
         previous: &mut u64,
         retry_count: u32,
     ) -> Result<Value, Failure> {
@@ -438,9 +462,10 @@ impl Run {
         };
         let is_lambda_function = prefix == "LambdaFunction";
         let scheduled_detail = if is_lambda_function {
+            // LambdaFunctionScheduledEventDetails has no heartbeat field.
             let mut d = details::payload("input", payload.to_string());
             d["resource"] = Value::String(task.resource.clone());
-            if let Some(timeout) = timeout {
+            if let Some(timeout) = limits.timeout {
                 d["timeoutInSeconds"] = json!(timeout);
             }
             d
@@ -451,8 +476,11 @@ impl Run {
                 "region": region,
                 "parameters": payload.to_string(),
             });
-            if let Some(timeout) = timeout {
+            if let Some(timeout) = limits.timeout {
                 d["timeoutInSeconds"] = json!(timeout);
+            }
+            if let Some(heartbeat) = limits.heartbeat {
+                d["heartbeatInSeconds"] = json!(heartbeat);
             }
             d
         };
@@ -472,17 +500,10 @@ impl Run {
             state_name: state.name.clone(),
             attempt: retry_count,
         };
-        self.flush();
-        let invocation = self.invoker.invoke(request);
-        let outcome = match timeout {
-            Some(seconds) => {
-                tokio::select! {
-                    outcome = invocation => Some(outcome),
-                    () = self.clock.timer(Duration::from_secs(seconds)) => None,
-                }
-            }
-            None => Some(invocation.await),
-        };
+        self.flush().await;
+        let heartbeat = Heartbeat::new();
+        let outcome =
+            self.watch_task(self.invoker.invoke_with_heartbeat(request, heartbeat.clone()), limits, &heartbeat).await;
         let with_resource = |mut d: Value| {
             if !is_lambda_function {
                 d["resourceType"] = Value::String(resource_type.clone());
@@ -491,16 +512,15 @@ impl Run {
             d
         };
         match outcome {
-            None => {
-                let failure = Failure { error: Some(names::TIMEOUT.to_owned()), cause: None, about_state: false };
+            TaskEnd::TimedOut { missed_heartbeat } => {
                 *previous = self.emit(
                     *previous,
                     EventType::new(format!("{prefix}TimedOut")),
                     Some(with_resource(details::error_cause(Some(names::TIMEOUT), None))),
                 );
-                Err(failure)
+                Err(Failure::task_timeout(missed_heartbeat))
             }
-            Some(Err(error)) => {
+            TaskEnd::Finished(Err(error)) => {
                 *previous = self.emit(
                     *previous,
                     EventType::new(format!("{prefix}Failed")),
@@ -508,7 +528,7 @@ impl Run {
                 );
                 Err(Failure::new(error.error, error.cause))
             }
-            Some(Ok(result)) => {
+            TaskEnd::Finished(Ok(result)) => {
                 let result = match target {
                     TaskTarget::LambdaInvoke { .. } => {
                         task::lambda_invoke_result(result, &uuid::Uuid::new_v4().to_string())
@@ -525,6 +545,36 @@ impl Run {
                     Some(with_resource(details::payload("output", text))),
                 );
                 Ok(result)
+            }
+        }
+    }
+
+    /// Waits for a task invocation, failing it after `TimeoutSeconds` in all, or after
+    /// `HeartbeatSeconds` without a beat.
+    async fn watch_task(
+        &self,
+        invocation: impl Future<Output = Result<Value, TaskError>>,
+        limits: TaskLimits,
+        heartbeat: &Heartbeat,
+    ) -> TaskEnd {
+        let timer = |seconds: Option<u64>| async move {
+            match seconds {
+                Some(seconds) => self.clock.timer(Duration::from_secs(seconds)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let deadline = timer(limits.timeout);
+        tokio::pin!(invocation, deadline);
+        loop {
+            // In this order: a task that ran out of time has failed even if its result is ready;
+            // a beat that came before the countdown is looked at restarts it (the next turn of
+            // the loop), so that a beat is never missed for having been noticed late.
+            tokio::select! {
+                biased;
+                () = &mut deadline => return TaskEnd::TimedOut { missed_heartbeat: false },
+                () = heartbeat.next_beat() => {}
+                () = timer(limits.heartbeat) => return TaskEnd::TimedOut { missed_heartbeat: true },
+                outcome = &mut invocation => return TaskEnd::Finished(outcome),
             }
         }
     }
@@ -940,6 +990,7 @@ impl<'a> DataFlow<'a> {
             error: resolve(fail.error.as_ref(), "Error")?,
             cause: resolve(fail.cause.as_ref(), "Cause")?,
             about_state: false,
+            missed_heartbeat: false,
         })
     }
 

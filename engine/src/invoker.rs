@@ -1,7 +1,10 @@
 //! How the engine reaches task code: a [`TaskInvoker`] the caller provides.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::Value;
+use tokio::sync::Notify;
 
 /// What a Task state asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +53,47 @@ impl TaskError {
     }
 }
 
+/// How a running task tells the engine that it is still making progress, as
+/// SendTaskHeartbeat does on AWS: each [`Heartbeat::beat`] restarts the state's
+/// `HeartbeatSeconds` countdown. Cheap to clone; beats from any clone count.
+#[derive(Debug, Clone, Default)]
+pub struct Heartbeat {
+    beats: Arc<Notify>,
+}
+
+impl Heartbeat {
+    /// A heartbeat of its own (the engine gives every invocation one; callers of an invoker
+    /// outside the engine can pass a fresh one nobody watches).
+    pub fn new() -> Self {
+        Heartbeat::default()
+    }
+
+    /// Reports progress.
+    pub fn beat(&self) {
+        // A beat sent while nobody waits is kept (one permit), so none is lost between waits.
+        self.beats.notify_one();
+    }
+
+    /// Completes at the next beat.
+    pub(crate) async fn next_beat(&self) {
+        self.beats.notified().await;
+    }
+}
+
 /// Runs tasks for the engine. Implementations must be cheap to call concurrently.
 #[async_trait]
 pub trait TaskInvoker: Send + Sync {
     /// Runs one task and returns its result (for Lambda: the function's return value).
     async fn invoke(&self, request: TaskRequest) -> Result<Value, TaskError>;
+
+    /// Runs one task that may report progress through `heartbeat`; this is what the engine
+    /// calls. The default runs [`TaskInvoker::invoke`] and never beats, as a Lambda function
+    /// never does: a Task with `HeartbeatSeconds` then fails once its task runs longer than that.
+    /// Invokers whose tasks send heartbeats (activities, callbacks) implement this one.
+    async fn invoke_with_heartbeat(&self, request: TaskRequest, heartbeat: Heartbeat) -> Result<Value, TaskError> {
+        drop(heartbeat);
+        self.invoke(request).await
+    }
 }
 
 /// An invoker that has no tasks: every task fails with a clear message.

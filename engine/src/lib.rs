@@ -17,6 +17,7 @@ mod executor;
 pub mod history;
 pub mod intrinsics;
 pub mod invoker;
+mod journal;
 pub mod jsonata;
 pub mod path;
 pub mod redrive;
@@ -32,7 +33,7 @@ pub use engine::{Engine, EngineConfig, EngineError, ExecutionPage, HistoryPage, 
 pub use error::Failure;
 pub use executor::MAX_PAYLOAD_BYTES;
 pub use history::{EventType, HistoryEvent};
-pub use invoker::{NoTasks, TaskError, TaskInvoker, TaskRequest, TaskTarget};
+pub use invoker::{Heartbeat, NoTasks, TaskError, TaskInvoker, TaskRequest, TaskTarget};
 pub use store::{
     Batch, ExecutionRecord, ExecutionStatus, HistoryStore, MemoryStore, SqliteStore, StateMachineRecord, StoreError,
 };

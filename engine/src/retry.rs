@@ -39,7 +39,12 @@ pub fn matches(error_equals: &[String], failure: &Failure) -> bool {
     if name == names::RUNTIME {
         return false;
     }
-    error_equals.iter().any(|e| e == name || e == names::ALL || (e == names::TASK_FAILED && is_task_failure(name)))
+    error_equals.iter().any(|e| {
+        e == name
+            || e == names::ALL
+            || (e == names::TASK_FAILED && is_task_failure(name))
+            || (e == names::HEARTBEAT_TIMEOUT && failure.missed_heartbeat)
+    })
 }
 
 /// `States.TaskFailed` matches any task error except timeouts.

@@ -23,6 +23,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("history writer: {0}")]
+    Writer(String),
 }
 
 /// The status of an execution, as DescribeExecution names it.
@@ -138,6 +140,17 @@ pub trait HistoryStore: Send + Sync {
     fn executions(&self, state_machine_arn: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError>;
     /// Writes a batch (events, step records and the execution record) atomically.
     fn append(&self, execution_arn: &str, batch: Batch) -> Result<(), StoreError>;
+    /// Writes the batches of several executions (`(execution ARN, batch)`, in order) atomically.
+    /// The default writes them one by one (copying each), for stores whose writes are cheap.
+    fn append_all(&self, batches: &[(String, Batch)]) -> Result<(), StoreError> {
+        batches.iter().try_for_each(|(execution_arn, batch)| self.append(execution_arn, batch.clone()))
+    }
+    /// Whether each write costs enough (a commit) that the engine should group the writes of
+    /// concurrent executions: it then hands every batch to one writer thread, which writes all
+    /// the batches waiting at that moment with [`HistoryStore::append_all`] (group commit).
+    fn groups_writes(&self) -> bool {
+        false
+    }
     /// Events in id order.
     fn events(&self, execution_arn: &str) -> Result<Vec<HistoryEvent>, StoreError>;
     fn steps(&self, execution_arn: &str) -> Result<HashMap<String, StepRecord>, StoreError>;
@@ -238,10 +251,19 @@ impl HistoryStore for MemoryStore {
     }
 }
 
-/// SQLite, in WAL mode: every event is committed as it is appended, so a killed process loses
-/// nothing that was reported.
+/// SQLite, in WAL mode. Writes go through one connection and reads through another, so that a
+/// reader never waits for a commit in progress (WAL lets readers see the last commit meanwhile).
 pub struct SqliteStore {
-    connection: Mutex<Connection>,
+    writer: Mutex<Writer>,
+    /// `None` for a private in-memory database, which one connection alone can see.
+    reader: Option<Mutex<Connection>>,
+}
+
+struct Writer {
+    connection: Connection,
+    /// The listing position the next new execution gets (kept here rather than computed with
+    /// `MAX(seq)`, which would scan the table on every insert).
+    next_seq: i64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -275,15 +297,19 @@ fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, StoreError> 
 impl SqliteStore {
     /// Opens (creating if needed) a database file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        SqliteStore::with_connection(Connection::open(path)?)
+        let writer = SqliteStore::prepare(Connection::open(&path)?)?;
+        // Opened after the writer has switched the file to WAL and created the schema.
+        let reader = Connection::open(&path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        SqliteStore::with_connections(writer, Some(reader))
     }
 
     /// A private in-memory database (for tests and benchmarks).
     pub fn in_memory() -> Result<Self, StoreError> {
-        SqliteStore::with_connection(Connection::open_in_memory()?)
+        SqliteStore::with_connections(SqliteStore::prepare(Connection::open_in_memory()?)?, None)
     }
 
-    fn with_connection(connection: Connection) -> Result<Self, StoreError> {
+    fn prepare(connection: Connection) -> Result<Connection, StoreError> {
         // WAL with synchronous=NORMAL: a commit survives a process crash (it is in the WAL
         // file); only an OS crash can lose the last commits.
         connection.pragma_update(None, "journal_mode", "WAL")?;
@@ -292,29 +318,76 @@ impl SqliteStore {
         connection.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.execute_batch(SCHEMA)?;
-        Ok(SqliteStore { connection: Mutex::new(connection) })
+        Ok(connection)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    fn with_connections(writer: Connection, reader: Option<Connection>) -> Result<Self, StoreError> {
+        let last_seq: i64 = writer.query_row("SELECT COALESCE(MAX(seq), 0) FROM executions", [], |row| row.get(0))?;
+        Ok(SqliteStore {
+            writer: Mutex::new(Writer { connection: writer, next_seq: last_seq + 1 }),
+            reader: reader.map(Mutex::new),
+        })
+    }
+
+    fn write(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `read` on the read connection (the write connection for an in-memory database).
+    fn read<T>(&self, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match &self.reader {
+            Some(reader) => read(&reader.lock().unwrap_or_else(|p| p.into_inner())),
+            None => read(&self.write().connection),
+        }
     }
 }
 
-/// Inserts an execution (numbered after the others, for listing order) or updates its record.
-fn upsert_execution(connection: &Connection, record: &ExecutionRecord) -> Result<(), StoreError> {
-    connection
-        .prepare_cached(
-            "INSERT INTO executions (arn, state_machine_arn, seq, record)
-             VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?3)
-             ON CONFLICT (arn) DO UPDATE SET record = excluded.record",
-        )?
-        .execute(params![record.execution_arn, record.state_machine_arn, to_json(record)?])?;
+impl Writer {
+    /// Writes batches in one transaction; nothing is written when one of them fails.
+    fn write_batches<'a>(&mut self, batches: impl IntoIterator<Item = (&'a str, &'a Batch)>) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        for (execution_arn, batch) in batches {
+            write_batch(&transaction, &mut self.next_seq, execution_arn, batch)?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+}
+
+/// Writes one batch inside the caller's transaction.
+fn write_batch(
+    connection: &Connection,
+    next_seq: &mut i64,
+    execution_arn: &str,
+    batch: &Batch,
+) -> Result<(), StoreError> {
+    if let Some(record) = &batch.execution {
+        // Inserts an execution (numbered after the others, for listing order) or updates its
+        // record. Updates and rolled-back transactions skip numbers: gaps keep the order.
+        connection
+            .prepare_cached(
+                "INSERT INTO executions (arn, state_machine_arn, seq, record) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (arn) DO UPDATE SET record = excluded.record",
+            )?
+            .execute(params![record.execution_arn, record.state_machine_arn, *next_seq, to_json(record)?])?;
+        *next_seq += 1;
+    }
+    let mut insert_event =
+        connection.prepare_cached("INSERT INTO events (execution_arn, id, event) VALUES (?1, ?2, ?3)")?;
+    for event in &batch.events {
+        insert_event.execute(params![execution_arn, event.id as i64, to_json(event)?])?;
+    }
+    let mut insert_step =
+        connection.prepare_cached("INSERT OR REPLACE INTO steps (execution_arn, key, step) VALUES (?1, ?2, ?3)")?;
+    for (key, step) in &batch.steps {
+        insert_step.execute(params![execution_arn, key, to_json(step)?])?;
+    }
     Ok(())
 }
 
 impl HistoryStore for SqliteStore {
     fn put_state_machine(&self, record: &StateMachineRecord) -> Result<(), StoreError> {
-        self.lock().execute(
+        self.write().connection.execute(
             "INSERT OR REPLACE INTO state_machines (arn, record) VALUES (?1, ?2)",
             params![record.arn, to_json(record)?],
         )?;
@@ -322,79 +395,74 @@ impl HistoryStore for SqliteStore {
     }
 
     fn state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
-        let connection = self.lock();
-        let mut statement = connection.prepare_cached("SELECT record FROM state_machines ORDER BY rowid")?;
-        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
-        rows.map(|r| from_json(&r?)).collect()
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached("SELECT record FROM state_machines ORDER BY rowid")?;
+            let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+            rows.map(|r| from_json(&r?)).collect()
+        })
     }
 
     fn delete_state_machine(&self, arn: &str) -> Result<(), StoreError> {
-        self.lock().execute("DELETE FROM state_machines WHERE arn = ?1", params![arn])?;
+        self.write().connection.execute("DELETE FROM state_machines WHERE arn = ?1", params![arn])?;
         Ok(())
     }
 
     fn put_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError> {
-        upsert_execution(&self.lock(), record)
+        self.append(&record.execution_arn, Batch { execution: Some(record.clone()), ..Batch::default() })
     }
 
     fn execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
-        let connection = self.lock();
-        let text: Option<String> = connection
-            .prepare_cached("SELECT record FROM executions WHERE arn = ?1")?
-            .query_row(params![execution_arn], |row| row.get(0))
-            .optional()?;
-        text.map(|t| from_json(&t)).transpose()
+        self.read(|connection| {
+            let text: Option<String> = connection
+                .prepare_cached("SELECT record FROM executions WHERE arn = ?1")?
+                .query_row(params![execution_arn], |row| row.get(0))
+                .optional()?;
+            text.map(|t| from_json(&t)).transpose()
+        })
     }
 
     fn executions(&self, state_machine_arn: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let connection = self.lock();
-        let mut statement = connection.prepare_cached(
-            "SELECT record FROM executions WHERE ?1 IS NULL OR state_machine_arn = ?1 ORDER BY seq DESC",
-        )?;
-        let rows = statement.query_map(params![state_machine_arn], |row| row.get::<_, String>(0))?;
-        rows.map(|r| from_json(&r?)).collect()
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT record FROM executions WHERE ?1 IS NULL OR state_machine_arn = ?1 ORDER BY seq DESC",
+            )?;
+            let rows = statement.query_map(params![state_machine_arn], |row| row.get::<_, String>(0))?;
+            rows.map(|r| from_json(&r?)).collect()
+        })
     }
 
     fn append(&self, execution_arn: &str, batch: Batch) -> Result<(), StoreError> {
-        let mut connection = self.lock();
-        let transaction = connection.transaction()?;
-        {
-            if let Some(record) = &batch.execution {
-                upsert_execution(&transaction, record)?;
-            }
-            let mut insert_event =
-                transaction.prepare_cached("INSERT INTO events (execution_arn, id, event) VALUES (?1, ?2, ?3)")?;
-            for event in &batch.events {
-                insert_event.execute(params![execution_arn, event.id as i64, to_json(event)?])?;
-            }
-            let mut insert_step = transaction
-                .prepare_cached("INSERT OR REPLACE INTO steps (execution_arn, key, step) VALUES (?1, ?2, ?3)")?;
-            for (key, step) in &batch.steps {
-                insert_step.execute(params![execution_arn, key, to_json(step)?])?;
-            }
-        }
-        transaction.commit()?;
-        Ok(())
+        self.write().write_batches([(execution_arn, &batch)])
+    }
+
+    fn append_all(&self, batches: &[(String, Batch)]) -> Result<(), StoreError> {
+        self.write().write_batches(batches.iter().map(|(execution_arn, batch)| (execution_arn.as_str(), batch)))
+    }
+
+    fn groups_writes(&self) -> bool {
+        true
     }
 
     fn events(&self, execution_arn: &str) -> Result<Vec<HistoryEvent>, StoreError> {
-        let connection = self.lock();
-        let mut statement =
-            connection.prepare_cached("SELECT event FROM events WHERE execution_arn = ?1 ORDER BY id")?;
-        let rows = statement.query_map(params![execution_arn], |row| row.get::<_, String>(0))?;
-        rows.map(|r| from_json(&r?)).collect()
+        self.read(|connection| {
+            let mut statement =
+                connection.prepare_cached("SELECT event FROM events WHERE execution_arn = ?1 ORDER BY id")?;
+            let rows = statement.query_map(params![execution_arn], |row| row.get::<_, String>(0))?;
+            rows.map(|r| from_json(&r?)).collect()
+        })
     }
 
     fn steps(&self, execution_arn: &str) -> Result<HashMap<String, StepRecord>, StoreError> {
-        let connection = self.lock();
-        let mut statement = connection.prepare_cached("SELECT key, step FROM steps WHERE execution_arn = ?1")?;
-        let rows = statement
-            .query_map(params![execution_arn], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
-        rows.map(|r| {
-            let (key, step) = r?;
-            Ok((key, from_json(&step)?))
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached("SELECT key, step FROM steps WHERE execution_arn = ?1")?;
+            let rows = statement
+                .query_map(params![execution_arn], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+            rows.map(|r| {
+                let (key, step) = r?;
+                Ok((key, from_json(&step)?))
+            })
+            .collect()
         })
-        .collect()
     }
 }
 
