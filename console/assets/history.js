@@ -48,7 +48,7 @@ export function historyTable(events, { owners, startDate, stateFilter, open }) {
     const details = detailsOf(event);
     const elapsed = startDate === undefined ? '' : Math.max(0, Math.round((event.timestamp - startDate) * 1000));
     const expanded = open.has(event.id);
-    const row = h(`tr.event.tone-${toneOf(event.type)}${expanded ? '.open' : ''}`, {
+    const row = h(`tr.event.event-${toneOf(event.type)}${expanded ? '.open' : ''}`, {
       'data-event-id': event.id, tabindex: 0, 'aria-expanded': String(expanded),
     },
     h('td.id', {}, h('span.chevron', { 'aria-hidden': 'true' }, '▸'), ` ${event.id}`),
