@@ -2,6 +2,7 @@
 
 mod asl;
 mod process;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run validate → read-exif → resize on local files or folders (no AWS, no S3).
     Process(process::ProcessArgs),
+    /// Run the local twin: upload API, S3, Step Functions and console on one address.
+    Serve(serve::ServeArgs),
     /// Validate and run Amazon States Language definitions with the local engine.
     #[command(subcommand)]
     Asl(asl::AslCommand),
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Process(args) => process::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
             Command::Asl(command) => asl::run(command).await,
         }
     });

@@ -188,15 +188,21 @@ impl TaskInvoker for StepFunctions {
                 format!("Function not found: {function_ref}"),
             ));
         };
+        self.call(function, request.payload).await
+    }
+}
+
+impl StepFunctions {
+    /// Invokes a step function as Lambda would (`validate`, `read-exif`, `resize`,
+    /// `write-metadata`), injected faults included.
+    pub async fn call(&self, function: &str, payload: Value) -> Result<Value, TaskError> {
         if let Some(error) = self.faults.take(function) {
             tracing::warn!(function, error, "injected fault");
             let payload =
                 serde_json::json!({"errorType": error, "errorMessage": format!("fault injected into {function}")});
             return Err(TaskError::from_lambda_error(&payload));
         }
-        self.run(function, request.payload)
-            .await
-            .map_err(|error| TaskError::from_lambda_error(&error.to_lambda_error()))
+        self.run(function, payload).await.map_err(|error| TaskError::from_lambda_error(&error.to_lambda_error()))
     }
 }
 

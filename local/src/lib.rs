@@ -5,8 +5,11 @@
 //! - [`metadata_sqlite`]: the metadata store, SQLite behind the same trait as DynamoDB.
 //! - [`functions`]: the step handlers as the engine's task invoker, and the placeholder
 //!   substitutions of the state machine.
+//! - [`sfn`]: the Step Functions endpoint (AWS JSON 1.0) in front of the engine.
+//! - [`twin`]: `imgflow serve`, all of the above on one address.
 
 pub mod functions;
 pub mod metadata_sqlite;
 pub mod s3;
 pub mod sfn;
+pub mod twin;

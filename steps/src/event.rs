@@ -119,9 +119,13 @@ pub fn decode_event_key(raw: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Encodes a key as S3 does in event notifications (the inverse of [`decode_event_key`]).
+/// Encodes a key as S3 does in event notifications (the inverse of [`decode_event_key`]):
+/// form-URL-encoding of each path segment, the `/` between them kept.
 pub fn encode_event_key(key: &str) -> String {
-    form_urlencoded::byte_serialize(key.as_bytes()).collect()
+    key.split('/')
+        .map(|segment| form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The ImageID of an object. Uploads through the API are stored as `uploads/{imageId}` with a
@@ -179,7 +183,7 @@ mod tests {
     fn keys_are_decoded_exactly_once() {
         let key = "uploads/a b+c(1)é%41.jpg";
         let raw = encode_event_key(key);
-        assert_eq!(raw, "uploads%2Fa+b%2Bc%281%29%C3%A9%2541.jpg");
+        assert_eq!(raw, "uploads/a+b%2Bc%281%29%C3%A9%2541.jpg");
         let event: ObjectCreatedEvent = serde_json::from_value(sample_event(&raw)).unwrap();
         let object = UploadedObject::from_event(&event).unwrap();
         assert_eq!(object.key, key);

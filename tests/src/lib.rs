@@ -2,6 +2,7 @@
 //! of a test — the embedded S3 endpoint and moto's DynamoDB — and generated image fixtures.
 
 pub mod sfn_server;
+pub mod twin;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,14 +1,23 @@
-//! The S3-compatible endpoint: s3s's protocol layer over s3s-fs's filesystem backend.
+//! The S3-compatible endpoint: s3s's protocol layer over s3s-fs's filesystem backend, wrapped so
+//! that every stored object is announced (see [`announcing`]), and with read-only anonymous
+//! access to objects so that the URLs in the metadata open in a browser.
+
+pub mod announcing;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3Result, s3_error};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+pub use announcing::{AnnouncingFs, ObjectEvents};
 
 #[derive(Debug, thiserror::Error)]
 pub enum S3EndpointError {
@@ -25,21 +34,48 @@ pub struct Credentials {
     pub secret_key: String,
 }
 
-/// A running endpoint; it stops when dropped.
+/// Signed requests may do anything; anonymous ones may only read objects, like a public-read
+/// bucket policy.
+struct PublicRead;
+
+#[async_trait::async_trait]
+impl S3Access for PublicRead {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        if cx.credentials().is_some() || matches!(cx.s3_op().name(), "GetObject" | "HeadObject") {
+            return Ok(());
+        }
+        Err(s3_error!(AccessDenied, "Sign the request: anonymous access is limited to reading objects"))
+    }
+}
+
+/// The S3 service over the buckets under `root` (one folder per bucket); stored objects are
+/// announced to `events`.
+pub fn service(
+    root: &Path,
+    credentials: Credentials,
+    events: Arc<dyn ObjectEvents>,
+) -> Result<(S3Service, AnnouncingFs), S3EndpointError> {
+    let storage = |message: String| S3EndpointError::Storage { path: root.display().to_string(), message };
+    std::fs::create_dir_all(root).map_err(|e| storage(e.to_string()))?;
+    let filesystem = s3s_fs::FileSystem::new(root).map_err(|e| storage(format!("{e:?}")))?;
+    let announcing = AnnouncingFs::new(filesystem, events);
+    let mut builder = S3ServiceBuilder::new(announcing.clone());
+    builder.set_auth(SimpleAuth::from_single(credentials.access_key, credentials.secret_key));
+    builder.set_access(PublicRead);
+    Ok((builder.build(), announcing))
+}
+
+/// A running endpoint on its own address, without the rest of the twin (for tests of the steps);
+/// it stops when dropped.
 pub struct S3Endpoint {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
 }
 
 impl S3Endpoint {
-    /// Serves the buckets under `root` (one folder per bucket) on `addr` (port 0 picks one).
+    /// Serves the buckets under `root` on `addr` (port 0 picks one); nothing is announced.
     pub async fn start(root: &Path, addr: SocketAddr, credentials: Credentials) -> Result<S3Endpoint, S3EndpointError> {
-        let storage = |message: String| S3EndpointError::Storage { path: root.display().to_string(), message };
-        std::fs::create_dir_all(root).map_err(|e| storage(e.to_string()))?;
-        let filesystem = s3s_fs::FileSystem::new(root).map_err(|e| storage(format!("{e:?}")))?;
-        let mut builder = S3ServiceBuilder::new(filesystem);
-        builder.set_auth(SimpleAuth::from_single(credentials.access_key, credentials.secret_key));
-        let service = builder.build();
+        let (service, _) = service(root, credentials, Arc::new(announcing::Silent))?;
         let listener = TcpListener::bind(addr).await.map_err(|source| S3EndpointError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| S3EndpointError::Bind { addr, source })?;
         let (stop, mut stopped) = watch::channel(false);

@@ -1,0 +1,300 @@
+//! The twin's S3 implementation: s3s-fs, plus what AWS does around a stored object.
+//!
+//! - Every object stored (PutObject, POST Object, CopyObject, CompleteMultipartUpload) is
+//!   announced to [`ObjectEvents`] with the facts S3 puts in its EventBridge "Object Created"
+//!   event; the request answers only once the announcement is done, so a 2xx means the object
+//!   is stored *and* its processing is durably started.
+//! - Before storing, [`ObjectEvents::admit`] may refuse with 503 SlowDown (back-pressure), so a
+//!   refused upload changes nothing.
+//! - GetObject honours If-Match and If-None-Match, which s3s-fs ignores: the steps read the exact
+//!   object an event announced.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use imgflow_steps::pipeline::StoredObject;
+use s3s::dto::*;
+use s3s::{S3, S3Error, S3Request, S3Response, S3Result, s3_error};
+
+/// Who hears about stored objects.
+#[async_trait::async_trait]
+pub trait ObjectEvents: Send + Sync + 'static {
+    /// Called before an object is stored at `bucket`/`key`; an error refuses the request
+    /// before anything changes.
+    fn admit(&self, bucket: &str, key: &str) -> S3Result<()>;
+    /// Called once an object is stored; the request fails if this does.
+    async fn stored(&self, object: StoredObject) -> S3Result<()>;
+}
+
+/// Announces nothing (an S3 endpoint on its own).
+pub struct Silent;
+
+#[async_trait::async_trait]
+impl ObjectEvents for Silent {
+    fn admit(&self, _bucket: &str, _key: &str) -> S3Result<()> {
+        Ok(())
+    }
+
+    async fn stored(&self, _object: StoredObject) -> S3Result<()> {
+        Ok(())
+    }
+}
+
+/// s3s-fs with announcements; cheap to clone (the twin keeps one for its upload API).
+#[derive(Clone)]
+pub struct AnnouncingFs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    fs: s3s_fs::FileSystem,
+    events: Arc<dyn ObjectEvents>,
+    sequencer: Sequencer,
+    region: String,
+    account: String,
+}
+
+/// S3's `sequencer`: a hex string that grows with every write (lexicographic order is write
+/// order), here from the clock in nanoseconds so that it also grows across restarts.
+struct Sequencer(AtomicU64);
+
+impl Sequencer {
+    fn new() -> Sequencer {
+        Sequencer(AtomicU64::new(0))
+    }
+
+    fn next(&self) -> String {
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default().max(0) as u64;
+        let previous = self.0.fetch_max(now, Ordering::SeqCst);
+        let value = if previous >= now { self.0.fetch_add(1, Ordering::SeqCst) + 1 } else { now };
+        format!("{value:018X}")
+    }
+}
+
+/// Why an object was stored, as the event's `reason` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreReason {
+    PutObject,
+    PostObject,
+    CopyObject,
+    CompleteMultipartUpload,
+}
+
+impl StoreReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreReason::PutObject => "PutObject",
+            StoreReason::PostObject => "POST Object",
+            StoreReason::CopyObject => "CopyObject",
+            StoreReason::CompleteMultipartUpload => "CompleteMultipartUpload",
+        }
+    }
+}
+
+impl AnnouncingFs {
+    pub fn new(fs: s3s_fs::FileSystem, events: Arc<dyn ObjectEvents>) -> AnnouncingFs {
+        AnnouncingFs {
+            inner: Arc::new(Inner {
+                fs,
+                events,
+                sequencer: Sequencer::new(),
+                region: "us-east-1".to_owned(),
+                account: "123456789012".to_owned(),
+            }),
+        }
+    }
+
+    /// Stores `body` at `bucket`/`key` as a PutObject would (the upload API uses this), with the
+    /// same admission and announcement.
+    pub async fn put_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: Option<String>,
+        body: bytes::Bytes,
+    ) -> S3Result<StoredObject> {
+        let length = i64::try_from(body.len()).map_err(|_| s3_error!(EntityTooLarge))?;
+        let input = PutObjectInput::builder()
+            .bucket(bucket.to_owned())
+            .key(key.to_owned())
+            .content_length(Some(length))
+            .content_type(content_type)
+            .body(Some(StreamingBlob::from(s3s::Body::from(body))))
+            .build()
+            .map_err(|e| s3_error!(InternalError, "cannot build the PutObject request: {e}"))?;
+        let uri = format!("/{bucket}/{key}").parse().map_err(|_| s3_error!(InvalidURI))?;
+        let request = S3Request {
+            input,
+            method: http::Method::PUT,
+            uri,
+            headers: http::HeaderMap::new(),
+            extensions: http::Extensions::new(),
+            credentials: None,
+            region: None,
+            service: Some("s3".to_owned()),
+            trailing_headers: None,
+        };
+        self.inner.events.admit(bucket, key)?;
+        self.inner.fs.put_object(request).await?;
+        self.announce(bucket, key, StoreReason::PutObject).await
+    }
+
+    /// Builds the facts of a stored object and announces them.
+    async fn announce(&self, bucket: &str, key: &str, reason: StoreReason) -> S3Result<StoredObject> {
+        let head = HeadObjectInput::builder()
+            .bucket(bucket.to_owned())
+            .key(key.to_owned())
+            .build()
+            .map_err(|e| s3_error!(InternalError, "cannot build the HeadObject request: {e}"))?;
+        let stat = self
+            .inner
+            .fs
+            .head_object(S3Request {
+                input: head,
+                method: http::Method::HEAD,
+                uri: http::Uri::from_static("/"),
+                headers: http::HeaderMap::new(),
+                extensions: http::Extensions::new(),
+                credentials: None,
+                region: None,
+                service: Some("s3".to_owned()),
+                trailing_headers: None,
+            })
+            .await?
+            .output;
+        let object = StoredObject {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size: stat.content_length.unwrap_or_default().max(0) as u64,
+            etag: stat.e_tag.map(|etag| etag.value().to_owned()),
+            version_id: None,
+            sequencer: Some(self.inner.sequencer.next()),
+            request_id: Some(uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase()),
+            reason: reason.as_str().to_owned(),
+            time: chrono::Utc::now(),
+            region: self.inner.region.clone(),
+            account: self.inner.account.clone(),
+        };
+        self.inner.events.stored(object.clone()).await?;
+        Ok(object)
+    }
+}
+
+fn precondition_failed() -> S3Error {
+    s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+}
+
+/// Forwards an operation to s3s-fs unchanged (the signature async_trait gives trait methods).
+macro_rules! forward {
+    ($($method:ident($input:ident) -> $output:ident;)*) => {
+        $(
+            fn $method<'life0, 'async_trait>(
+                &'life0 self,
+                req: S3Request<$input>,
+            ) -> Pin<Box<dyn Future<Output = S3Result<S3Response<$output>>> + Send + 'async_trait>>
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                self.inner.fs.$method(req)
+            }
+        )*
+    };
+}
+
+#[async_trait::async_trait]
+impl S3 for AnnouncingFs {
+    forward! {
+        create_bucket(CreateBucketInput) -> CreateBucketOutput;
+        delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
+        delete_object(DeleteObjectInput) -> DeleteObjectOutput;
+        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
+        get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
+        head_bucket(HeadBucketInput) -> HeadBucketOutput;
+        head_object(HeadObjectInput) -> HeadObjectOutput;
+        list_buckets(ListBucketsInput) -> ListBucketsOutput;
+        list_objects(ListObjectsInput) -> ListObjectsOutput;
+        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
+        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
+        upload_part(UploadPartInput) -> UploadPartOutput;
+        upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
+        list_parts(ListPartsInput) -> ListPartsOutput;
+        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let if_match = req.input.if_match.clone();
+        let if_none_match = req.input.if_none_match.clone();
+        let response = self.inner.fs.get_object(req).await?;
+        let etag = response.output.e_tag.as_ref();
+        if let Some(ETagCondition::ETag(expected)) = &if_match
+            && !etag.is_some_and(|etag| etag.strong_cmp(expected))
+        {
+            return Err(precondition_failed());
+        }
+        if let Some(condition) = &if_none_match {
+            let matches = match condition {
+                ETagCondition::Any => true,
+                ETagCondition::ETag(expected) => etag.is_some_and(|etag| etag.weak_cmp(expected)),
+            };
+            if matches {
+                return Err(s3_error!(NotModified));
+            }
+        }
+        Ok(response)
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.inner.events.admit(&bucket, &key)?;
+        let response = self.inner.fs.put_object(req).await?;
+        self.announce(&bucket, &key, StoreReason::PutObject).await?;
+        Ok(response)
+    }
+
+    async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.inner.events.admit(&bucket, &key)?;
+        let response = self.inner.fs.post_object(req).await?;
+        self.announce(&bucket, &key, StoreReason::PostObject).await?;
+        Ok(response)
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.inner.events.admit(&bucket, &key)?;
+        let response = self.inner.fs.copy_object(req).await?;
+        self.announce(&bucket, &key, StoreReason::CopyObject).await?;
+        Ok(response)
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.inner.events.admit(&bucket, &key)?;
+        let mut response = self.inner.fs.complete_multipart_upload(req).await?;
+        // s3s-fs leaves the output in a future (for keep-alive); the object is complete already.
+        if let Some(future) = response.output.future.take() {
+            response.output = future.await?;
+        }
+        self.announce(&bucket, &key, StoreReason::CompleteMultipartUpload).await?;
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequencers_grow_in_lexicographic_order() {
+        let sequencer = Sequencer::new();
+        let values: Vec<String> = (0..1000).map(|_| sequencer.next()).collect();
+        assert!(values.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(values.iter().all(|v| v.len() == 18));
+    }
+}

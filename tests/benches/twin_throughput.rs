@@ -1,0 +1,136 @@
+//! Issue 4's end-to-end benchmark: uploads per second through the twin (POST /upload → S3 →
+//! event → engine → the four steps in-process → metadata) for a batch of 12 MP+ photos, next to
+//! the image steps alone (validate + read-exif + resize on the same bytes in memory) with the
+//! same parallelism. The difference is what the orchestration costs; the target is < 10 %.
+//!
+//!     cargo bench -p imgflow-tests --bench twin_throughput [-- --rounds N]
+//!
+//! Needs ../shared/images (skipped without it).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use imgflow_engine::RealClock;
+use imgflow_imaging::{Limits, probe, render};
+use imgflow_steps::StepConfig;
+use imgflow_steps::pipeline::{StoredObject, object_created_event, process_bytes};
+use imgflow_tests::shared_dir;
+use imgflow_tests::twin::TestTwin;
+
+const TWELVE_MP: u64 = 12_000_000;
+
+fn batch(rounds: usize) -> Vec<(String, Vec<u8>)> {
+    let Some(shared) = shared_dir() else { return Vec::new() };
+    let mut photos: Vec<(String, Vec<u8>)> = std::fs::read_dir(shared.join("images"))
+        .expect("../shared/images")
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let bytes = std::fs::read(&path).ok()?;
+            let facts = probe(&bytes, &Limits::default()).ok()?;
+            let large_jpeg = facts.format.name() == "jpeg"
+                && u64::from(facts.stored_width) * u64::from(facts.stored_height) >= TWELVE_MP;
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            large_jpeg.then_some((name, bytes))
+        })
+        .collect();
+    photos.sort_by(|a, b| a.0.cmp(&b.0));
+    (0..rounds).flat_map(|_| photos.clone()).collect()
+}
+
+/// Runs `work` on every photo with `workers` threads; the wall time.
+fn parallel(photos: &[(String, Vec<u8>)], workers: usize, work: impl Fn(&[u8]) + Sync) -> Duration {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some((_, bytes)) = photos.get(index) else { break };
+                    work(bytes);
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
+
+fn stored(bytes: &[u8]) -> StoredObject {
+    StoredObject {
+        bucket: "images".into(),
+        key: "uploads/bench".into(),
+        size: bytes.len() as u64,
+        etag: None,
+        version_id: None,
+        sequencer: Some("0".into()),
+        request_id: None,
+        reason: "PutObject".into(),
+        time: chrono::Utc::now(),
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+    }
+}
+
+async fn through_the_twin(photos: &[(String, Vec<u8>)], workers: usize) -> Duration {
+    let twin = TestTwin::start_with(|config| {
+        config.clock = Arc::new(RealClock);
+        config.max_concurrent_executions = workers;
+    })
+    .await;
+    // Warm-up: one image end to end (connections, SQLite pages).
+    let warm = twin.upload(photos[0].1.clone(), "image/jpeg").await;
+    twin.wait_for_image(&warm.image_id).await;
+
+    let started = Instant::now();
+    let uploads = photos.iter().map(|(_, bytes)| twin.upload(bytes.clone(), "image/jpeg"));
+    let answers = futures::future::join_all(uploads).await;
+    for answer in &answers {
+        let record = twin.wait_for_image(&answer.image_id).await;
+        assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    }
+    let elapsed = started.elapsed();
+    twin.twin.shutdown().await;
+    elapsed
+}
+
+fn main() {
+    let rounds = std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(3usize);
+    let photos = batch(rounds);
+    if photos.is_empty() {
+        eprintln!("skipped: ../shared/images is absent");
+        return;
+    }
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let config = StepConfig::default();
+    let count = photos.len() as f64;
+    println!(
+        "{} uploads of 12 MP+ JPEGs ({} photos × {rounds}), {workers} at a time",
+        photos.len(),
+        photos.len() / rounds
+    );
+
+    // Warm the steps too, then time them.
+    let event = object_created_event(&stored(&photos[0].1), "bench");
+    process_bytes(&event, &photos[0].1, &config).expect("the photo processes");
+    let resize_only = parallel(&photos, workers, |bytes| {
+        render(bytes, &config.renditions, &config.limits).expect("resize");
+    });
+    let steps = parallel(&photos, workers, |bytes| {
+        let event = object_created_event(&stored(bytes), "bench");
+        process_bytes(&event, bytes, &config).expect("the steps");
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let twin = runtime.block_on(through_the_twin(&photos, workers));
+
+    let rate = |elapsed: Duration| count / elapsed.as_secs_f64();
+    println!("{:<44} {:>9} {:>10}", "", "wall s", "images/s");
+    println!("{:<44} {:>9.2} {:>10.2}", "resize step alone (in memory)", resize_only.as_secs_f64(), rate(resize_only));
+    println!("{:<44} {:>9.2} {:>10.2}", "validate + read-exif + resize (in memory)", steps.as_secs_f64(), rate(steps));
+    println!("{:<44} {:>9.2} {:>10.2}", "twin end to end (HTTP upload → metadata)", twin.as_secs_f64(), rate(twin));
+    let overhead = twin.as_secs_f64() / steps.as_secs_f64() - 1.0;
+    println!(
+        "orchestration overhead: {:+.1} % over the steps alone, {:+.1} % over resize alone (target < 10 %)",
+        overhead * 100.0,
+        (twin.as_secs_f64() / resize_only.as_secs_f64() - 1.0) * 100.0
+    );
+}
