@@ -94,6 +94,15 @@ async function uploadScenario(page) {
   })));
   const exif = await page.$$eval('.side table.kv', (tables) => tables[1]?.innerText ?? '');
   await screenshot(page, '4-image');
+
+  await page.locator('nav a[data-nav="images"]').click();
+  const card = page.locator(`.card[data-image-id="${imageId}"] img`);
+  await card.waitFor({ timeout: STEP_TIMEOUT_MS });
+  await page.waitForFunction((id) => {
+    const img = document.querySelector(`.card[data-image-id="${id}"] img`);
+    return img?.complete && img.naturalWidth > 0;
+  }, imageId, { timeout: STEP_TIMEOUT_MS });
+  await screenshot(page, '5-images');
   return { imageId, executionArn, imageStatus, executionStatus, states, resizeOutput: output, pictures, exif };
 }
 
