@@ -1,6 +1,7 @@
 //! `imgflow`: the one command users run.
 
 mod asl;
+mod bench;
 mod process;
 mod serve;
 
@@ -28,6 +29,8 @@ enum Command {
     /// Validate and run Amazon States Language definitions with the local engine.
     #[command(subcommand)]
     Asl(asl::AslCommand),
+    /// Time the resize step's own code on local photos (benchmarks, sizing Lambda memory).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
             Command::Process(args) => process::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Asl(command) => asl::run(command).await,
+            Command::Bench(args) => bench::run(args),
         }
     });
     match code {

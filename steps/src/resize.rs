@@ -43,6 +43,12 @@ pub fn record(image_id: &str, rendered: &Rendered) -> RenditionRecord {
     }
 }
 
+/// The pure part of the step, what the handler runs on the object's bytes: every rendition in
+/// `specs`, in their order. `imgflow bench` times exactly this function.
+pub fn render_renditions(bytes: &[u8], specs: &[RenditionSpec], limits: &Limits) -> Result<Vec<Rendered>, StepError> {
+    Ok(render(bytes, specs, limits)?)
+}
+
 /// The Lambda handler: input is validate's output.
 pub async fn handle(
     s3: &S3Objects,
@@ -55,7 +61,7 @@ pub async fn handle(
     // Decoding is CPU-bound: keep it off the async workers.
     let specs_owned = specs.to_vec();
     let limits = *limits;
-    let rendered = tokio::task::spawn_blocking(move || render(&bytes, &specs_owned, &limits))
+    let rendered = tokio::task::spawn_blocking(move || render_renditions(&bytes, &specs_owned, &limits))
         .await
         .map_err(|error| StepError::InternalError(format!("the resize task stopped: {error}")))??;
     let uploads = rendered.into_iter().map(|rendition| {
