@@ -31,7 +31,7 @@ fn serve(data_dir: &Path, port: u16, log: &Path) -> Child {
 
 async fn wait_ready(http: &reqwest::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while http.get(format!("{url}/images")).send().await.map(|r| r.status().as_u16()) != Ok(200) {
+    while !http.get(format!("{url}/images")).send().await.is_ok_and(|r| r.status().as_u16() == 200) {
         assert!(Instant::now() < deadline, "the twin did not answer within 60 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -68,7 +68,7 @@ async fn kill_9_with_uploads_in_flight_loses_nothing() {
         let (http, url, accepted) = (http.clone(), url.clone(), Arc::clone(&accepted));
         let jpeg = fixtures::jpeg(900 + n as u32, 700);
         uploads.push(tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20 * n as u64)).await;
+            tokio::time::sleep(Duration::from_millis(40 * n as u64)).await;
             let response =
                 http.post(format!("{url}/upload")).header("content-type", "image/jpeg").body(jpeg).send().await;
             match response {

@@ -67,7 +67,7 @@ async fn uploads_through_the_api_sdk_and_multipart_are_processed() {
     );
     let response = twin.http.post(format!("{}/upload", twin.url())).multipart(form).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 202);
-    let multipart: Value = response.json().await.unwrap();
+    let form_upload: Value = response.json().await.unwrap();
 
     // aws-sdk-s3, straight into the bucket.
     twin.s3()
@@ -89,12 +89,48 @@ async fn uploads_through_the_api_sdk_and_multipart_are_processed() {
         .await
         .unwrap();
 
+    // CopyObject and a multipart upload into uploads/ trigger too.
+    let s3 = twin.s3();
+    s3.copy_object()
+        .bucket("images")
+        .key("uploads/copied")
+        .copy_source("images/processed/elsewhere.jpg")
+        .send()
+        .await
+        .expect("CopyObject");
+    let created = s3.create_multipart_upload().bucket("images").key("uploads/in-parts").send().await.unwrap();
+    let upload_id = created.upload_id().unwrap();
+    let part = s3
+        .upload_part()
+        .bucket("images")
+        .key("uploads/in-parts")
+        .upload_id(upload_id)
+        .part_number(1)
+        .body(fixtures::jpeg(500, 400).into())
+        .send()
+        .await
+        .unwrap();
+    let completed = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).e_tag(part.e_tag().unwrap()).build())
+        .build();
+    s3.complete_multipart_upload()
+        .bucket("images")
+        .key("uploads/in-parts")
+        .upload_id(upload_id)
+        .multipart_upload(completed)
+        .send()
+        .await
+        .expect("CompleteMultipartUpload");
+    let copied = twin.wait_for_image("copied").await;
+    assert_eq!(copied["status"], "SUCCEEDED", "{copied}");
+    assert_eq!(twin.wait_for_image("in-parts").await["width"], 500);
+
     assert_eq!(execution_status(&twin, &raw.execution_arn).await, ExecutionStatus::Succeeded);
     let record = twin.wait_for_image(&raw.image_id).await;
     check_succeeded(&twin, &record, (800, 600)).await;
     assert_eq!(record["executionArn"], raw.execution_arn.as_str());
 
-    let record = twin.wait_for_image(multipart["imageId"].as_str().unwrap()).await;
+    let record = twin.wait_for_image(form_upload["imageId"].as_str().unwrap()).await;
     check_succeeded(&twin, &record, (300, 500)).await;
 
     let record = twin.wait_for_image("from-sdk").await;
@@ -105,7 +141,15 @@ async fn uploads_through_the_api_sdk_and_multipart_are_processed() {
     let machines = sfn.list_state_machines().send().await.unwrap();
     let machine = machines.state_machines()[0].state_machine_arn().to_owned();
     let executions = sfn.list_executions().state_machine_arn(&machine).send().await.unwrap();
-    assert_eq!(executions.executions().len(), 3);
+    assert_eq!(executions.executions().len(), 5);
+    let mut reasons = Vec::new();
+    for execution in executions.executions() {
+        let described = sfn.describe_execution().execution_arn(execution.execution_arn()).send().await.unwrap();
+        let input: Value = serde_json::from_str(described.input().unwrap()).unwrap();
+        reasons.push(input["detail"]["reason"].as_str().unwrap().to_owned());
+    }
+    reasons.sort();
+    assert_eq!(reasons, ["CompleteMultipartUpload", "CopyObject", "PutObject", "PutObject", "PutObject"]);
     let described = sfn.describe_execution().execution_arn(&raw.execution_arn).send().await.unwrap();
     let input: Value = serde_json::from_str(described.input().unwrap()).unwrap();
     assert_eq!(input["detail-type"], "Object Created");
