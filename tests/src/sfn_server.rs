@@ -29,6 +29,10 @@ impl SfnServer {
         let address = listener.local_addr()?;
         let accept_loop = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                // Answers are small: send each at once rather than wait to coalesce (Nagle).
+                if let Err(error) = stream.set_nodelay(true) {
+                    eprintln!("sfn test server: cannot set TCP_NODELAY: {error}");
+                }
                 let engine = engine.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| route(engine.clone(), request));
