@@ -2,8 +2,14 @@
 
 mod asl;
 mod bench;
+mod client;
+mod executions;
+mod images;
 mod process;
+mod replay;
 mod serve;
+mod table;
+mod upload;
 
 use std::process::ExitCode;
 
@@ -31,6 +37,14 @@ enum Command {
     Asl(asl::AslCommand),
     /// Time the resize step's own code on local photos (benchmarks, sizing Lambda memory).
     Bench(bench::BenchArgs),
+    /// Upload images to the twin (default) or to the deployed API (--aws).
+    Upload(upload::UploadArgs),
+    /// List, inspect and watch the pipeline's executions.
+    Executions(executions::ExecutionsArgs),
+    /// Replay failed executions (redrive or restart), one or in bulk.
+    Replay(replay::ReplayArgs),
+    /// Read the metadata of processed images.
+    Images(images::ImagesArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +62,10 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Asl(command) => asl::run(command).await,
             Command::Bench(args) => bench::run(args),
+            Command::Upload(args) => upload::run(args).await,
+            Command::Executions(args) => executions::run(args).await,
+            Command::Replay(args) => replay::run(args).await,
+            Command::Images(args) => images::run(args).await,
         }
     });
     match code {

@@ -174,7 +174,7 @@ fn write_atomically(dir: &Path, record: &ImageRecord, files: Vec<(String, Vec<u8
 
 /// Files named explicitly, and image files found in folders (recursively, sorted, hidden ones
 /// skipped).
-fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+pub(crate) fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         let metadata = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
