@@ -155,3 +155,72 @@ impl ObjectEvents for Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use imgflow_engine::{EngineConfig, InstantClock, MemoryStore, TaskError, TaskInvoker, TaskRequest};
+    use s3s::S3ErrorCode;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// A step that never answers: executions stay open.
+    struct Hanging;
+
+    #[async_trait::async_trait]
+    impl TaskInvoker for Hanging {
+        async fn invoke(&self, _request: TaskRequest) -> Result<Value, TaskError> {
+            std::future::pending().await
+        }
+    }
+
+    fn object(key: &str, sequencer: &str) -> StoredObject {
+        StoredObject {
+            bucket: "images".into(),
+            key: key.into(),
+            size: 1,
+            etag: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
+            version_id: None,
+            sequencer: Some(sequencer.into()),
+            request_id: None,
+            reason: "PutObject".into(),
+            time: Utc::now(),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn uploads_start_one_execution_per_version_and_are_refused_beyond_the_open_limit() {
+        let config = EngineConfig { max_concurrent_executions: 1, max_open_executions: 2, ..EngineConfig::default() };
+        let engine =
+            Engine::new(Arc::new(MemoryStore::new()), Arc::new(Hanging), Arc::new(InstantClock::new()), config)
+                .unwrap();
+        let task = r#"{"StartAt":"Work","States":{"Work":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:123456789012:function:imgflow-validate","End":true}}}"#;
+        let machine = engine.create_state_machine("pipeline", task, "arn:aws:iam::123456789012:role/r").unwrap();
+        let pipeline = Pipeline::new(engine.clone(), machine.arn.clone(), "images".into());
+
+        // Only uploads/ of the pipeline's bucket: folders, processed/ and other buckets start nothing.
+        pipeline.stored(object("processed/a/thumb.jpg", "01")).await.unwrap();
+        pipeline.stored(object("uploads/", "02")).await.unwrap();
+        pipeline.stored(StoredObject { bucket: "other".into(), ..object("uploads/x", "03") }).await.unwrap();
+        assert_eq!(engine.open_executions(), 0);
+
+        pipeline.stored(object("uploads/abc", "0A")).await.unwrap();
+        // The same key written again is another version: another execution.
+        pipeline.stored(object("uploads/abc", "0B")).await.unwrap();
+        let expected = pipeline.execution_arn(&object("uploads/abc", "0B"));
+        assert!(expected.ends_with(":execution:pipeline:abc-0B"), "{expected}");
+        assert_eq!(pipeline.processing("abc").unwrap().execution_arn, expected);
+        assert_eq!(engine.open_executions(), 2);
+
+        // At the limit: refused before anything is stored, and after, if a write raced past.
+        let refused = pipeline.admit("images", "uploads/def").unwrap_err();
+        assert_eq!(*refused.code(), S3ErrorCode::SlowDown);
+        assert!(pipeline.admit("images", "processed/def/thumb.jpg").is_ok());
+        let refused = pipeline.stored(object("uploads/def", "0C")).await.unwrap_err();
+        assert_eq!(*refused.code(), S3ErrorCode::SlowDown);
+    }
+}
