@@ -197,10 +197,10 @@ mod tests {
                              "url": "http://127.0.0.1:4566/images/processed/abc/thumb.jpg"}]
         });
         let shown = image_details(&item);
-        assert!(shown.contains("Object     s3://images/uploads/abc\n"), "{shown}");
-        assert!(shown.contains("Size       4032×3024\n"), "{shown}");
-        assert!(shown.contains("Camera     Canon EOS 5D\n"), "{shown}");
-        assert!(shown.contains("Exposure   f/2.8, ISO 200\n"), "{shown}");
+        assert!(shown.contains("Object    s3://images/uploads/abc\n"), "{shown}");
+        assert!(shown.contains("Size      4032×3024\n"), "{shown}");
+        assert!(shown.contains("Camera    Canon EOS 5D\n"), "{shown}");
+        assert!(shown.contains("Exposure  f/2.8, ISO 200\n"), "{shown}");
         assert!(
             shown.contains("thumb      256×192  9000   http://127.0.0.1:4566/images/processed/abc/thumb.jpg"),
             "{shown}"

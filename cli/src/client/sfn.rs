@@ -246,7 +246,10 @@ impl StateVisit {
             (None, _) if execution_running => format!("running{retried}"),
             (None, _) => match &self.last_error {
                 Some(error) => format!("failed: {error}{retried}"),
-                None => "failed".to_owned(),
+                // A Fail state, or a Parallel or Map whose branch failed.
+                None if self.state_type == "Fail" || self.is_container() => "failed".to_owned(),
+                // Cut short by a failure elsewhere (a sibling branch).
+                None => "aborted".to_owned(),
             },
         }
     }
@@ -398,6 +401,10 @@ mod tests {
         assert_eq!(resize.outcome(false), "failed: TransientError after 2 failed attempts");
         assert_eq!(resize.outcome(true), "running after 2 failed attempts");
         assert_eq!(failed_state(&visits).map(|v| v.name.as_str()), Some("Resize"));
+        assert_eq!(visits[1].outcome(false), "failed");
+        // A sibling branch cut short by the failure.
+        let unfinished_sibling: Vec<Event> = failed_in_resize().into_iter().filter(|e| e.id != 15).collect();
+        assert_eq!(state_visits(&unfinished_sibling)[2].outcome(false), "aborted");
     }
 
     #[test]
