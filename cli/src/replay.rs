@@ -31,8 +31,7 @@ pub struct ReplayArgs {
     /// With --all-failed: only executions started within this long (e.g. 1h, 2days).
     #[arg(long, requires = "all_failed", value_parser = humantime::parse_duration)]
     since: Option<Duration>,
-    /// redrive: resume each execution at the state that failed (RedriveExecution).
-    /// restart: start a new execution with the same input (StartExecution).
+    /// How executions are replayed.
     #[arg(long, value_enum, default_value_t = ReplayMode::Redrive)]
     mode: ReplayMode,
     /// Show what would be replayed, and what skipped, without replaying anything.
@@ -54,7 +53,9 @@ pub struct ReplayArgs {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum ReplayMode {
+    /// Resume each execution at the state that failed (RedriveExecution).
     Redrive,
+    /// Start a new execution with the same input, under a new name (StartExecution).
     Restart,
 }
 
