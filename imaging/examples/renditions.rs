@@ -38,15 +38,14 @@ fn job(input: &Path, outdir: &Path, specs: &[RenditionSpec]) -> Result<()> {
     Ok(())
 }
 
-/// CPU time of this process (user + system), from /proc/self/stat, in milliseconds.
+/// CPU time of this process (user + system, every thread), in milliseconds.
 fn cpu_ms() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is parenthesised and may contain spaces.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |index: usize| fields.get(index).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name; 100 Hz.
-    (ticks(11) + ticks(12)) * 10.0
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid, writable timespec for the duration of the call.
+    if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) } != 0 {
+        return f64::NAN;
+    }
+    now.tv_sec as f64 * 1e3 + now.tv_nsec as f64 / 1e6
 }
 
 fn median(values: &mut [f64]) -> f64 {

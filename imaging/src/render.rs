@@ -5,6 +5,7 @@ mod cmyk;
 mod colour;
 mod decode;
 mod encode;
+mod jpeg;
 mod orient;
 mod pixels;
 

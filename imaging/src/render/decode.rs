@@ -8,6 +8,7 @@ use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 
 use super::cmyk;
+use super::jpeg as own_jpeg;
 use super::pixels::{Channels, Decoded, Samples};
 use crate::probe::jpeg::{self, has_adobe_marker};
 use crate::{ImageError, ImageFormat, Probe};
@@ -25,7 +26,7 @@ pub(crate) fn decode(
         ImageFormat::Jpeg => match jpeg_scale_divisor(bytes, probe, needed)? {
             Some(divisor) => {
                 expected = (probe.stored_width.div_ceil(divisor), probe.stored_height.div_ceil(divisor));
-                decode_jpeg_scaled(bytes, expected)?
+                decode_jpeg_own(bytes, probe, divisor)?
             }
             None => decode_jpeg_cmyk_or_deep(bytes, probe)?,
         },
@@ -56,6 +57,26 @@ fn jpeg_scale_divisor(bytes: &[u8], probe: &Probe, needed: (u32, u32)) -> Result
         })
         .unwrap_or(1);
     Ok(Some(divisor))
+}
+
+/// 8-bit grey/YCbCr JPEG through our own decoder (see `jpeg`), in the DCT domain at 1/`divisor`
+/// size; layouts it leaves to others go to jpeg-decoder, which scales the same way.
+fn decode_jpeg_own(bytes: &[u8], probe: &Probe, divisor: u32) -> Result<(Decoded, Option<Vec<u8>>), ImageError> {
+    let stored_pixels = probe.stored_width as usize * probe.stored_height as usize;
+    match own_jpeg::decode(bytes, divisor as usize, stored_pixels) {
+        Ok(image) => {
+            let channels = if image.components == 1 { Channels::Gray } else { Channels::Rgb };
+            let decoded =
+                Decoded { width: image.width, height: image.height, channels, samples: Samples::Eight(image.samples) };
+            Ok((decoded, image.icc_profile))
+        }
+        Err(own_jpeg::DecodeError::Unsupported) => {
+            decode_jpeg_scaled(bytes, (probe.stored_width.div_ceil(divisor), probe.stored_height.div_ceil(divisor)))
+        }
+        Err(own_jpeg::DecodeError::Invalid(message)) => {
+            Err(ImageError::invalid(format!("JPEG decoding failed: {message}")))
+        }
+    }
 }
 
 /// JPEG decoded by jpeg-decoder, in the DCT domain at reduced size when asked.
