@@ -98,7 +98,8 @@ fn bench_image(input: &Path, outdir: &Path, config: &StepConfig, reps: u32, step
             inspect(&object, &bytes, &config.limits).map(drop)
         })?;
         let read_exif = measure(reps, || {
-            imgflow_imaging::read_exif(&bytes, config.keep_gps);
+            // black_box: the report is unused here, and the work must not be optimised away.
+            let _ = std::hint::black_box(imgflow_imaging::read_exif(&bytes, config.keep_gps));
             Ok::<_, imgflow_steps::StepError>(())
         })?;
         line = format!("{line}\t{}\t{}", validate.columns(), read_exif.columns());
