@@ -11,6 +11,11 @@ const EXIF_LABELS = {
   fNumber: 'Aperture (f/)', iso: 'ISO', focalLengthMm: 'Focal length (mm)',
 };
 
+/** EXIF rationals arrive as long decimals (57.019002375296914 mm): two decimals at most. */
+function formatExifValue(value) {
+  return typeof value === 'number' && !Number.isInteger(value) ? String(Math.round(value * 100) / 100) : value;
+}
+
 function table(rows) {
   const shown = rows.filter(([, value]) => value !== undefined && value !== null && value !== '');
   return h('table.kv', {}, h('tbody', {}, shown.map(([label, value]) => h('tr', {}, h('th', {}, label), h('td', {}, value)))));
@@ -38,7 +43,7 @@ function render(root, record) {
   ]);
   const exif = record.exif
     ? table([
-      ...Object.entries(EXIF_LABELS).map(([key, label]) => [label, record.exif[key]]),
+      ...Object.entries(EXIF_LABELS).map(([key, label]) => [label, formatExifValue(record.exif[key])]),
       ['GPS', record.exif.gps ? `${record.exif.gps.latitude}, ${record.exif.gps.longitude}` : undefined],
     ])
     : h('p.muted', {}, record.status === 'PROCESSING' ? 'Not read yet.' : 'This image has no EXIF.');
