@@ -136,9 +136,23 @@ impl AnnouncingFs {
             service: Some("s3".to_owned()),
             trailing_headers: None,
         };
+        let (_, object) = self.store(bucket, key, StoreReason::PutObject, self.inner.fs.put_object(request)).await?;
+        Ok(object)
+    }
+
+    /// Admits a write to `bucket`/`key`, runs it (the future does nothing until awaited), then
+    /// announces the stored object; the write's answer comes back only once that is done.
+    async fn store<T>(
+        &self,
+        bucket: &str,
+        key: &str,
+        reason: StoreReason,
+        write: impl Future<Output = S3Result<T>>,
+    ) -> S3Result<(T, StoredObject)> {
         self.inner.events.admit(bucket, key)?;
-        self.inner.fs.put_object(request).await?;
-        self.announce(bucket, key, StoreReason::PutObject).await
+        let written = write.await?;
+        let object = self.announce(bucket, key, reason).await?;
+        Ok((written, object))
     }
 
     /// Builds the facts of a stored object and announces them.
@@ -248,26 +262,20 @@ impl S3 for AnnouncingFs {
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.inner.events.admit(&bucket, &key)?;
-        let response = self.inner.fs.put_object(req).await?;
-        self.announce(&bucket, &key, StoreReason::PutObject).await?;
-        Ok(response)
+        let write = self.inner.fs.put_object(req);
+        Ok(self.store(&bucket, &key, StoreReason::PutObject, write).await?.0)
     }
 
     async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.inner.events.admit(&bucket, &key)?;
-        let response = self.inner.fs.post_object(req).await?;
-        self.announce(&bucket, &key, StoreReason::PostObject).await?;
-        Ok(response)
+        let write = self.inner.fs.post_object(req);
+        Ok(self.store(&bucket, &key, StoreReason::PostObject, write).await?.0)
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.inner.events.admit(&bucket, &key)?;
-        let response = self.inner.fs.copy_object(req).await?;
-        self.announce(&bucket, &key, StoreReason::CopyObject).await?;
-        Ok(response)
+        let write = self.inner.fs.copy_object(req);
+        Ok(self.store(&bucket, &key, StoreReason::CopyObject, write).await?.0)
     }
 
     async fn complete_multipart_upload(
@@ -275,14 +283,15 @@ impl S3 for AnnouncingFs {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.inner.events.admit(&bucket, &key)?;
-        let mut response = self.inner.fs.complete_multipart_upload(req).await?;
-        // s3s-fs leaves the output in a future (for keep-alive); the object is complete already.
-        if let Some(future) = response.output.future.take() {
-            response.output = future.await?;
-        }
-        self.announce(&bucket, &key, StoreReason::CompleteMultipartUpload).await?;
-        Ok(response)
+        let write = async {
+            let mut response = self.inner.fs.complete_multipart_upload(req).await?;
+            // s3s-fs leaves the output in a future (for keep-alive); the object is complete already.
+            if let Some(future) = response.output.future.take() {
+                response.output = future.await?;
+            }
+            Ok(response)
+        };
+        Ok(self.store(&bucket, &key, StoreReason::CompleteMultipartUpload, write).await?.0)
     }
 }
 
