@@ -93,6 +93,17 @@ impl<'a> BitReader<'a> {
         value
     }
 
+    /// Drops the next `count` bits (up to 64).
+    #[inline]
+    fn skip(&mut self, mut count: u32) {
+        while count > 0 {
+            let step = count.min(32);
+            self.peek(step);
+            self.consume(step);
+            count -= step;
+        }
+    }
+
     #[inline]
     pub fn bit(&mut self) -> bool {
         self.bits(1) == 1
@@ -136,14 +147,16 @@ pub(super) struct HuffmanTable {
     max_code: [i32; 17],
     offset: [i32; 17],
     symbols: Vec<u8>,
-    /// For AC tables, indexed like `lookup`: when a code and its value bits both fit in the
-    /// lookahead, the decoded (value, zero run, bits used); bits used 0 otherwise.
+    /// Indexed like `lookup`: when a code and its value bits both fit in the lookahead, the
+    /// decoded (value, zero run, bits used); bits used 0 otherwise. For DC tables the run is 0
+    /// and a zero difference (size 0) is included; for AC tables end-of-band and zero-run codes
+    /// (size 0) are not.
     run_values: Box<[(i16, u8, u8); 1 << LOOKUP_BITS]>,
 }
 
 impl HuffmanTable {
-    /// `counts[i]` codes of length i + 1, then their symbols (annex C).
-    pub fn new(counts: &[u8; 16], symbols: &[u8]) -> Result<Self, DecodeError> {
+    /// `counts[i]` codes of length i + 1, then their symbols (annex C); `dc` for a DC table.
+    pub fn new(counts: &[u8; 16], symbols: &[u8], dc: bool) -> Result<Self, DecodeError> {
         let total: usize = counts.iter().map(|&count| usize::from(count)).sum();
         if total != symbols.len() || total > 256 {
             return Err(DecodeError::invalid("JPEG Huffman table has a wrong symbol count"));
@@ -177,15 +190,16 @@ impl HuffmanTable {
             let (length, symbol) = lookup[bits];
             let (run, size) = (symbol >> 4, u32::from(symbol & 15));
             let used = u32::from(length) + size;
-            if length > 0 && size > 0 && used <= LOOKUP_BITS {
-                let raw = ((bits as u32) >> (LOOKUP_BITS - used)) & ((1 << size) - 1);
+            let usable = if dc { run == 0 && size <= 11 } else { size > 0 };
+            if length > 0 && usable && used <= LOOKUP_BITS {
+                let raw = ((bits as u32) >> (LOOKUP_BITS - used)) & ((1u32 << size) - 1);
                 *entry = (extend(raw as i32, size) as i16, run, used as u8);
             }
         }
         Ok(HuffmanTable { lookup, max_code, offset, symbols: symbols.to_vec(), run_values })
     }
 
-    /// An AC code with its value bits when both fit in the lookahead: (value, zero run).
+    /// A code with its value bits when both fit in the lookahead: (value, zero run).
     #[inline]
     fn decode_run_value(&self, reader: &mut BitReader<'_>) -> Option<(i16, usize)> {
         let (value, run, used) = self.run_values[reader.peek(LOOKUP_BITS) as usize];
@@ -216,7 +230,11 @@ impl HuffmanTable {
     }
 }
 
+#[inline]
 fn dc_difference(reader: &mut BitReader<'_>, table: &HuffmanTable) -> Result<i32, DecodeError> {
+    if let Some((value, _)) = table.decode_run_value(reader) {
+        return Ok(i32::from(value));
+    }
     let size = u32::from(table.decode(reader)?);
     if size > 11 {
         return Err(DecodeError::invalid("JPEG DC coefficient is out of range"));
@@ -264,41 +282,131 @@ pub(super) fn decode_block(
     Ok(())
 }
 
+/// Which coefficients of a progressive block are kept, and where: only those the inverse DCT
+/// reads (the lowest frequencies when the image is reduced). The others are decoded but only
+/// their non-zero flag is kept, which is all that later refinement scans need of them.
+pub(super) struct KeptCoefficients {
+    /// Per zigzag index: the slot in a block's kept values, or `NOT_KEPT`.
+    slots: [u8; 64],
+    /// Bit k set when zigzag coefficient k is kept.
+    kept: u64,
+    per_block: usize,
+}
+
+const NOT_KEPT: u8 = u8::MAX;
+
+impl KeptCoefficients {
+    /// The `width`×`height` lowest frequencies (natural order, row-major in the block's slots).
+    pub fn lowest(width: usize, height: usize) -> Self {
+        let mut slots = [NOT_KEPT; 64];
+        let mut kept = 0u64;
+        for (k, &natural) in ZIGZAG.iter().enumerate() {
+            let (v, u) = (natural / 8, natural % 8);
+            if v < height && u < width {
+                slots[k] = (v * width + u) as u8;
+                kept |= 1 << k;
+            }
+        }
+        KeptCoefficients { slots, kept, per_block: width * height }
+    }
+
+    /// Kept values per block.
+    pub fn per_block(&self) -> usize {
+        self.per_block
+    }
+}
+
+/// Bits `start..=end` (zigzag indices, `start <= end <= 63`).
+#[inline]
+fn band_mask(start: usize, end: usize) -> u64 {
+    (u64::MAX >> (63 - end)) & (u64::MAX << start)
+}
+
+/// One block of a progressive component: its kept values and the non-zero flags of all 64
+/// coefficients (bit k for zigzag index k).
+pub(super) struct ProgressiveBlock<'a> {
+    pub values: &'a mut [i16],
+    pub nonzero: &'a mut u64,
+    pub layout: &'a KeptCoefficients,
+}
+
+impl ProgressiveBlock<'_> {
+    #[inline]
+    fn set(&mut self, k: usize, value: i16) {
+        *self.nonzero |= 1 << k;
+        if let Some(slot) = self.values.get_mut(usize::from(self.layout.slots[k])) {
+            *slot = value;
+        }
+    }
+
+    /// Reads the correction bit of every coefficient in `range` (a bit mask of zigzag
+    /// indices) that is already non-zero, in zigzag order, and applies those of kept ones
+    /// (`one` is the bit being refined). Bits of coefficients not kept are skipped in bulk.
+    #[inline]
+    fn refine(&mut self, reader: &mut BitReader<'_>, range: u64, one: i16) {
+        let mut refined = *self.nonzero & range;
+        let mut kept = refined & self.layout.kept;
+        while kept != 0 {
+            let k = kept.trailing_zeros();
+            let below = (1u64 << k) - 1;
+            reader.skip((refined & below).count_ones());
+            refined &= !below;
+            refined &= refined - 1;
+            kept &= kept - 1;
+            if reader.bit()
+                && let Some(coefficient) = self.values.get_mut(usize::from(self.layout.slots[k as usize]))
+                && *coefficient & one == 0
+            {
+                *coefficient =
+                    if *coefficient >= 0 { coefficient.wrapping_add(one) } else { coefficient.wrapping_sub(one) };
+            }
+        }
+        reader.skip(refined.count_ones());
+    }
+}
+
 /// Progressive DC scan, first pass (G.1.2.1).
 pub(super) fn decode_dc_first(
     reader: &mut BitReader<'_>,
     dc: &HuffmanTable,
     predictor: &mut i32,
     low_bit: u32,
-    block: &mut [i16],
+    block: ProgressiveBlock<'_>,
 ) -> Result<(), DecodeError> {
     *predictor = predictor.wrapping_add(dc_difference(reader, dc)?);
-    block[0] = (*predictor << low_bit) as i16;
+    // The DC coefficient is always kept (slot 0).
+    block.values[0] = (*predictor << low_bit) as i16;
     Ok(())
 }
 
 /// Progressive DC scan, refinement: one more bit of the DC coefficient.
-pub(super) fn decode_dc_refine(reader: &mut BitReader<'_>, low_bit: u32, block: &mut [i16]) {
+pub(super) fn decode_dc_refine(reader: &mut BitReader<'_>, low_bit: u32, block: ProgressiveBlock<'_>) {
     if reader.bit() {
-        block[0] |= 1 << low_bit;
+        block.values[0] |= 1 << low_bit;
     }
 }
 
-/// Progressive AC scan over zigzag `start..=end`, first pass (G.1.2.2).
+/// Progressive AC scan over zigzag `start..=end`, first pass (G.1.2.2), of a block that is not
+/// in an end-of-band run.
 pub(super) fn decode_ac_first(
     reader: &mut BitReader<'_>,
     ac: &HuffmanTable,
     (start, end): (usize, usize),
     low_bit: u32,
     eob_run: &mut u32,
-    block: &mut [i16],
+    mut block: ProgressiveBlock<'_>,
 ) -> Result<(), DecodeError> {
-    if *eob_run > 0 {
-        *eob_run -= 1;
-        return Ok(());
-    }
     let mut k = start;
     while k <= end {
+        if let Some((value, run)) = ac.decode_run_value(reader) {
+            k += run;
+            if k > end {
+                return Err(DecodeError::invalid("JPEG progressive block overruns its band"));
+            }
+            block.set(k, (i32::from(value) << low_bit) as i16);
+            k += 1;
+            continue;
+        }
         let symbol = ac.decode(reader)?;
         let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
         if size == 0 {
@@ -313,7 +421,7 @@ pub(super) fn decode_ac_first(
         if k > end {
             return Err(DecodeError::invalid("JPEG progressive block overruns its band"));
         }
-        block[ZIGZAG[k]] = (reader.signed(size) << low_bit) as i16;
+        block.set(k, (reader.signed(size) << low_bit) as i16);
         k += 1;
     }
     Ok(())
@@ -327,57 +435,53 @@ pub(super) fn decode_ac_refine(
     (start, end): (usize, usize),
     low_bit: u32,
     eob_run: &mut u32,
-    block: &mut [i16],
+    mut block: ProgressiveBlock<'_>,
 ) -> Result<(), DecodeError> {
     let one = 1i16 << low_bit;
-    let refine = |reader: &mut BitReader<'_>, coefficient: &mut i16| {
-        if reader.bit() && *coefficient & one == 0 {
-            *coefficient =
-                if *coefficient >= 0 { coefficient.wrapping_add(one) } else { coefficient.wrapping_sub(one) };
-        }
-    };
     let mut k = start;
     if *eob_run == 0 {
         while k <= end {
             let symbol = ac.decode(reader)?;
-            let (mut run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
-            let mut value = 0i16;
-            match size {
+            let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
+            let value = match size {
                 0 if run < 15 => {
                     *eob_run = (1 << run) + reader.bits(run);
                     break;
                 }
-                0 => {}
-                1 => value = if reader.bit() { one } else { -one },
-                _ => return Err(DecodeError::invalid("JPEG refinement scan has a bad coefficient size")),
-            }
-            // Skip `run` zero coefficients (refining the non-zero ones passed on the way), then
-            // place `value` on the next zero one.
-            while k <= end {
-                let coefficient = &mut block[ZIGZAG[k]];
-                if *coefficient != 0 {
-                    refine(reader, coefficient);
-                } else {
-                    if run == 0 {
-                        if value != 0 {
-                            *coefficient = value;
-                        }
-                        k += 1;
-                        break;
+                0 => 0,
+                1 => {
+                    if reader.bit() {
+                        one
+                    } else {
+                        -one
                     }
-                    run -= 1;
                 }
-                k += 1;
+                _ => return Err(DecodeError::invalid("JPEG refinement scan has a bad coefficient size")),
+            };
+            // Skip `run` coefficients that are still zero (refining the non-zero ones passed on
+            // the way), then place `value` on the next zero one: the (run + 1)-th zero from k.
+            let mut zeros = !*block.nonzero & band_mask(k, end);
+            for _ in 0..run {
+                zeros &= zeros.wrapping_sub(1);
             }
+            if zeros == 0 {
+                // The band ends first (damaged data): refine what is left of it.
+                block.refine(reader, band_mask(k, end), one);
+                k = end + 1;
+                break;
+            }
+            let target = zeros.trailing_zeros() as usize;
+            block.refine(reader, band_mask(k, target), one);
+            if value != 0 {
+                block.set(target, value);
+            }
+            k = target + 1;
         }
     }
     if *eob_run > 0 {
         // In an end-of-band run: only the non-zero coefficients get their correction bit.
-        for &index in &ZIGZAG[k..=end] {
-            let coefficient = &mut block[index];
-            if *coefficient != 0 {
-                refine(reader, coefficient);
-            }
+        if k <= end {
+            block.refine(reader, band_mask(k, end), one);
         }
         *eob_run -= 1;
     }

@@ -15,7 +15,7 @@
 mod entropy;
 mod idct;
 
-use entropy::{BitReader, HuffmanTable};
+use entropy::{BitReader, HuffmanTable, KeptCoefficients, ProgressiveBlock};
 use idct::ScaledIdct;
 
 /// Zigzag position → natural (row-major) index (T.81 figure A.6).
@@ -58,9 +58,32 @@ struct Component {
     /// Blocks a non-interleaved scan covers (the component's own size, rounded up to blocks).
     scan_blocks_wide: usize,
     scan_blocks_high: usize,
-    /// Progressive only: every block's coefficients, natural order.
-    coefficients: Vec<i16>,
-    dc_predictor: i32,
+    /// Progressive only: what later scans and the inverse DCT need of every block.
+    coefficients: Option<ProgressiveCoefficients>,
+}
+
+/// A progressive component's blocks between scans. Only the coefficients the inverse DCT reads
+/// are kept (at 1/4 scale, 4 of 64 for luma), plus a non-zero flag for each of the 64, which
+/// is what refinement scans depend on: 8 bytes a block instead of 128 for the rest.
+struct ProgressiveCoefficients {
+    layout: KeptCoefficients,
+    values: Vec<i16>,
+    nonzero: Vec<u64>,
+}
+
+impl ProgressiveCoefficients {
+    fn new(blocks: usize, layout: KeptCoefficients) -> Self {
+        ProgressiveCoefficients { values: vec![0; blocks * layout.per_block()], nonzero: vec![0; blocks], layout }
+    }
+
+    fn block(&mut self, number: usize) -> ProgressiveBlock<'_> {
+        let per_block = self.layout.per_block();
+        ProgressiveBlock {
+            values: &mut self.values[number * per_block..(number + 1) * per_block],
+            nonzero: &mut self.nonzero[number],
+            layout: &self.layout,
+        }
+    }
 }
 
 struct Frame {
@@ -117,8 +140,16 @@ pub(crate) fn decode(bytes: &[u8], divisor: usize, max_samples: usize) -> Result
                 if frame.is_some() {
                     return Err(DecodeError::invalid("JPEG has more than one frame header"));
                 }
-                let parsed = parse_frame(payload, marker == 0xC2, max_samples)?;
-                planes = Some(Planes::new(&parsed, divisor));
+                let mut parsed = parse_frame(payload, marker == 0xC2, max_samples)?;
+                let new_planes = Planes::new(&parsed, divisor);
+                if parsed.progressive {
+                    for (component, idct) in parsed.components.iter_mut().zip(&new_planes.idcts) {
+                        let layout = KeptCoefficients::lowest(idct.width(), idct.height());
+                        let blocks = component.blocks_wide * component.blocks_high;
+                        component.coefficients = Some(ProgressiveCoefficients::new(blocks, layout));
+                    }
+                }
+                planes = Some(new_planes);
                 frame = Some(parsed);
             }
             0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
@@ -234,8 +265,7 @@ fn parse_frame(payload: &[u8], progressive: bool, max_samples: usize) -> Result<
             blocks_high: 0,
             scan_blocks_wide: 0,
             scan_blocks_high: 0,
-            coefficients: Vec::new(),
-            dc_predictor: 0,
+            coefficients: None,
         })
         .collect();
     if components
@@ -268,9 +298,6 @@ fn parse_frame(payload: &[u8], progressive: bool, max_samples: usize) -> Result<
         component.blocks_high = mcus_high * component.vertical;
         component.scan_blocks_wide = (width * component.horizontal).div_ceil(max_horizontal).div_ceil(8);
         component.scan_blocks_high = (height * component.vertical).div_ceil(max_vertical).div_ceil(8);
-        if progressive {
-            component.coefficients = vec![0; component.blocks_wide * component.blocks_high * 64];
-        }
     }
     Ok(Frame { progressive, width, height, components, max_horizontal, max_vertical, mcus_wide, mcus_high })
 }
@@ -291,7 +318,7 @@ fn parse_huffman_tables(
         if id > 3 || class > 1 {
             return Err(DecodeError::invalid("JPEG DHT segment has a bad table class or number"));
         }
-        let table = HuffmanTable::new(counts, symbols)?;
+        let table = HuffmanTable::new(counts, symbols, class == 0)?;
         if class == 0 {
             dc_tables[id] = Some(table);
         } else {
@@ -366,13 +393,107 @@ struct Tables<'a> {
     quantisation: &'a [[u16; 64]; 4],
 }
 
-/// Where block (`column`, `row`) of a component is in the MCU-ordered walk of a scan.
-struct BlockRef {
-    component: usize,
+/// What a scan's blocks hold, which decides how each is decoded.
+#[derive(Clone, Copy)]
+enum ScanKind {
+    Sequential,
+    DcFirst,
+    DcRefine,
+    AcFirst,
+    AcRefine,
+}
+
+/// The order in which a scan visits blocks: units (MCUs, or single blocks when the scan has
+/// one component) row by row, and within each unit the blocks of every scan component.
+struct ScanWalk {
+    units_wide: usize,
+    units_high: usize,
+    /// Per block of a unit: the scan slot of its component, and its column and row in units
+    /// of that component's blocks (offsets within the unit, and the unit's size).
+    unit_blocks: Vec<(usize, usize, usize)>,
+    unit_sizes: [(usize, usize); 4],
+}
+
+impl ScanWalk {
+    fn new(frame: &Frame, scan: &Scan) -> Self {
+        // A scan of one component covers that component's blocks one by one; a scan of several
+        // walks MCUs, each holding horizontal × vertical blocks of every component.
+        let single = scan.components.len() == 1;
+        let (units_wide, units_high) = if single {
+            let component = &frame.components[scan.components[0].0];
+            (component.scan_blocks_wide, component.scan_blocks_high)
+        } else {
+            (frame.mcus_wide, frame.mcus_high)
+        };
+        let mut unit_blocks = Vec::new();
+        let mut unit_sizes = [(1, 1); 4];
+        for (slot, &(index, _, _)) in scan.components.iter().enumerate() {
+            let component = &frame.components[index];
+            let (h, v) = if single { (1, 1) } else { (component.horizontal, component.vertical) };
+            unit_sizes[slot] = (h, v);
+            for y in 0..v {
+                for x in 0..h {
+                    unit_blocks.push((slot, x, y));
+                }
+            }
+        }
+        ScanWalk { units_wide, units_high, unit_blocks, unit_sizes }
+    }
+
+    /// Calls `decode(reader, state, slot, column, row)` for every block in stream order, and
+    /// handles restart intervals (bit reader, DC predictors and end-of-band run reset).
+    fn run(
+        &self,
+        reader: &mut BitReader<'_>,
+        restart_interval: usize,
+        mut decode: impl FnMut(&mut BitReader<'_>, &mut ScanState, usize, usize, usize) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        let mut state = ScanState::default();
+        let mut until_restart = restart_interval;
+        for unit_row in 0..self.units_high {
+            for unit_column in 0..self.units_wide {
+                if restart_interval > 0 {
+                    if until_restart == 0 {
+                        reader.restart();
+                        state = ScanState::default();
+                        until_restart = restart_interval;
+                    }
+                    until_restart -= 1;
+                }
+                for &(slot, x, y) in &self.unit_blocks {
+                    let (h, v) = self.unit_sizes[slot];
+                    decode(reader, &mut state, slot, unit_column * h + x, unit_row * v + y)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decoding state that restart markers reset.
+#[derive(Default)]
+struct ScanState {
+    /// DC predictor per scan slot.
+    predictors: [i32; 4],
+    /// Progressive AC scans: blocks left in the current end-of-band run.
+    eob_run: u32,
+}
+
+/// The stored block of a progressive component, by column and row.
+#[inline]
+fn stored(
+    components: &mut [Component],
+    index: usize,
     column: usize,
     row: usize,
-    dc: usize,
-    ac: usize,
+) -> Result<ProgressiveBlock<'_>, DecodeError> {
+    let component = &mut components[index];
+    let number = row * component.blocks_wide + column;
+    let coefficients = component
+        .coefficients
+        .as_mut()
+        .ok_or_else(|| DecodeError::invalid("JPEG progressive component has no coefficient store"))?;
+    Ok(coefficients.block(number))
 }
 
 /// Decodes one scan's entropy-coded data (the start of `data`); returns the bytes it used.
@@ -385,88 +506,68 @@ fn decode_scan(
     planes: &mut Planes,
 ) -> Result<usize, DecodeError> {
     let mut reader = BitReader::new(data);
-    for component in &mut frame.components {
-        component.dc_predictor = 0;
-    }
-    let mut eob_run = 0u32;
-    // A scan of one component covers that component's blocks one by one; a scan of several
-    // walks MCUs, each holding horizontal × vertical blocks of every component.
-    let single = scan.components.len() == 1;
-    let (units_wide, units_high) = if single {
-        let component = &frame.components[scan.components[0].0];
-        (component.scan_blocks_wide, component.scan_blocks_high)
-    } else {
-        (frame.mcus_wide, frame.mcus_high)
+    let walk = ScanWalk::new(frame, scan);
+    let kind = match (frame.progressive, scan.start, scan.high_bit) {
+        (false, _, _) => ScanKind::Sequential,
+        (true, 0, 0) => ScanKind::DcFirst,
+        (true, 0, _) => ScanKind::DcRefine,
+        (true, _, 0) => ScanKind::AcFirst,
+        (true, _, _) => ScanKind::AcRefine,
     };
-    let mut blocks: Vec<BlockRef> = Vec::new();
-    let mut until_restart = restart_interval;
-    for unit_row in 0..units_high {
-        for unit_column in 0..units_wide {
-            if restart_interval > 0 {
-                if until_restart == 0 {
-                    reader.restart();
-                    for component in &mut frame.components {
-                        component.dc_predictor = 0;
-                    }
-                    eob_run = 0;
-                    until_restart = restart_interval;
-                }
-                until_restart -= 1;
+    // Per scan slot: component index and the tables its kind of scan uses (the caller checked
+    // that those are defined).
+    let missing = || DecodeError::invalid("JPEG scan uses an undefined Huffman table");
+    let mut slots = Vec::with_capacity(scan.components.len());
+    for &(index, dc, ac) in &scan.components {
+        let dc = match kind {
+            ScanKind::Sequential | ScanKind::DcFirst => Some(tables.dc[dc].as_ref().ok_or_else(missing)?),
+            _ => None,
+        };
+        let ac = match kind {
+            ScanKind::Sequential | ScanKind::AcFirst | ScanKind::AcRefine => {
+                Some(tables.ac[ac].as_ref().ok_or_else(missing)?)
             }
-            blocks.clear();
-            for &(index, dc, ac) in &scan.components {
-                let component = &frame.components[index];
-                let (h, v) = if single { (1, 1) } else { (component.horizontal, component.vertical) };
-                for y in 0..v {
-                    for x in 0..h {
-                        blocks.push(BlockRef {
-                            component: index,
-                            column: unit_column * h + x,
-                            row: unit_row * v + y,
-                            dc,
-                            ac,
-                        });
-                    }
-                }
+            _ => None,
+        };
+        slots.push((index, dc, ac));
+    }
+    let band = (scan.start, scan.end);
+    let low_bit = scan.low_bit;
+    let components = &mut frame.components;
+    match kind {
+        ScanKind::Sequential => walk.run(&mut reader, restart_interval, |reader, state, slot, column, row| {
+            let (index, Some(dc), Some(ac)) = slots[slot] else { return Err(missing()) };
+            let mut block = [0i16; 64];
+            entropy::decode_block(reader, dc, ac, &mut state.predictors[slot], &mut block)?;
+            let quantisation = &tables.quantisation[components[index].quantisation];
+            planes.put_block(index, column, row, &block, quantisation);
+            Ok(())
+        })?,
+        ScanKind::DcFirst => walk.run(&mut reader, restart_interval, |reader, state, slot, column, row| {
+            let (index, Some(dc), _) = slots[slot] else { return Err(missing()) };
+            let block = stored(components, index, column, row)?;
+            entropy::decode_dc_first(reader, dc, &mut state.predictors[slot], low_bit, block)
+        })?,
+        ScanKind::DcRefine => walk.run(&mut reader, restart_interval, |reader, _, slot, column, row| {
+            let block = stored(components, slots[slot].0, column, row)?;
+            entropy::decode_dc_refine(reader, low_bit, block);
+            Ok(())
+        })?,
+        ScanKind::AcFirst => walk.run(&mut reader, restart_interval, |reader, state, slot, column, row| {
+            if state.eob_run > 0 {
+                // Inside an end-of-band run the block has nothing in this band.
+                state.eob_run -= 1;
+                return Ok(());
             }
-            for reference in &blocks {
-                let component = &mut frame.components[reference.component];
-                if !frame.progressive {
-                    let mut block = [0i16; 64];
-                    let (Some(dc), Some(ac)) = (&tables.dc[reference.dc], &tables.ac[reference.ac]) else {
-                        return Err(DecodeError::invalid("JPEG scan uses an undefined Huffman table"));
-                    };
-                    entropy::decode_block(&mut reader, dc, ac, &mut component.dc_predictor, &mut block)?;
-                    let quantisation = &tables.quantisation[component.quantisation];
-                    planes.put_block(reference.component, reference.column, reference.row, &block, quantisation);
-                    continue;
-                }
-                let offset = (reference.row * component.blocks_wide + reference.column) * 64;
-                let coefficients = &mut component.coefficients[offset..offset + 64];
-                let band = (scan.start, scan.end);
-                match (scan.start, scan.high_bit) {
-                    (0, 0) => {
-                        let dc = tables.dc[reference.dc].as_ref().ok_or_else(|| DecodeError::invalid("no DC table"))?;
-                        entropy::decode_dc_first(
-                            &mut reader,
-                            dc,
-                            &mut component.dc_predictor,
-                            scan.low_bit,
-                            coefficients,
-                        )?;
-                    }
-                    (0, _) => entropy::decode_dc_refine(&mut reader, scan.low_bit, coefficients),
-                    (_, 0) => {
-                        let ac = tables.ac[reference.ac].as_ref().ok_or_else(|| DecodeError::invalid("no AC table"))?;
-                        entropy::decode_ac_first(&mut reader, ac, band, scan.low_bit, &mut eob_run, coefficients)?;
-                    }
-                    _ => {
-                        let ac = tables.ac[reference.ac].as_ref().ok_or_else(|| DecodeError::invalid("no AC table"))?;
-                        entropy::decode_ac_refine(&mut reader, ac, band, scan.low_bit, &mut eob_run, coefficients)?;
-                    }
-                }
-            }
-        }
+            let (index, _, Some(ac)) = slots[slot] else { return Err(missing()) };
+            let block = stored(components, index, column, row)?;
+            entropy::decode_ac_first(reader, ac, band, low_bit, &mut state.eob_run, block)
+        })?,
+        ScanKind::AcRefine => walk.run(&mut reader, restart_interval, |reader, state, slot, column, row| {
+            let (index, _, Some(ac)) = slots[slot] else { return Err(missing()) };
+            let block = stored(components, index, column, row)?;
+            entropy::decode_ac_refine(reader, ac, band, low_bit, &mut state.eob_run, block)
+        })?,
     }
     // The scan ends at the next marker other than RSTn.
     let mut end = reader.position();
@@ -512,10 +613,16 @@ impl Planes {
 
     fn transform_coefficients(&mut self, frame: &mut Frame, quantisation: &[[u16; 64]; 4]) {
         for (index, component) in frame.components.iter_mut().enumerate() {
-            let coefficients = std::mem::take(&mut component.coefficients);
-            for (number, block) in coefficients.chunks_exact(64).enumerate() {
+            let Some(coefficients) = component.coefficients.take() else { continue };
+            let (width, height) = (self.idcts[index].width(), self.idcts[index].height());
+            for (number, kept) in coefficients.values.chunks_exact(width * height).enumerate() {
+                // The kept values are the block's lowest width × height frequencies.
+                let mut block = [0i16; 64];
+                for (row, values) in block.chunks_exact_mut(8).zip(kept.chunks_exact(width)) {
+                    row[..width].copy_from_slice(values);
+                }
                 let (row, column) = (number / component.blocks_wide, number % component.blocks_wide);
-                self.put_block(index, column, row, block, &quantisation[component.quantisation]);
+                self.put_block(index, column, row, &block, &quantisation[component.quantisation]);
             }
         }
     }
