@@ -249,7 +249,7 @@ fn finish(
         (data, resized.width as usize, resized.height as usize)
     } else {
         let (data, width, height) =
-            orient::apply(&data, resized.width as usize, resized.height as usize, channels.count(), orientation);
+            orient::apply(&data, resized.width as usize, resized.height as usize, channels, orientation);
         (Cow::Owned(data), width, height)
     };
     let (width, height) = (width as u32, height as u32);

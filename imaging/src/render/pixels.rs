@@ -18,15 +18,6 @@ pub(crate) enum Channels {
 }
 
 impl Channels {
-    pub fn count(self) -> usize {
-        match self {
-            Channels::Gray => 1,
-            Channels::GrayAlpha => 2,
-            Channels::Rgb => 3,
-            Channels::Rgba => 4,
-        }
-    }
-
     pub fn pixel_type_eight(self) -> PixelType {
         match self {
             Channels::Gray => PixelType::U8,

@@ -310,6 +310,12 @@ impl KeptCoefficients {
         KeptCoefficients { slots, kept, per_block: width * height }
     }
 
+    /// The slot of zigzag coefficient `k` in a block's kept values, if it is kept.
+    #[cfg(test)]
+    pub fn slot(&self, k: usize) -> Option<usize> {
+        (self.slots[k] != NOT_KEPT).then_some(usize::from(self.slots[k]))
+    }
+
     /// Kept values per block.
     pub fn per_block(&self) -> usize {
         self.per_block
@@ -427,6 +433,34 @@ pub(super) fn decode_ac_first(
     Ok(())
 }
 
+/// A refinement code the one-lookup path did not take: (zero run, new coefficient), or an
+/// end-of-band run started in `eob_run`.
+fn refinement_symbol(
+    reader: &mut BitReader<'_>,
+    ac: &HuffmanTable,
+    one: i16,
+    eob_run: &mut u32,
+) -> Result<(u32, i16), DecodeError> {
+    let symbol = ac.decode(reader)?;
+    let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
+    let value = match size {
+        0 if run < 15 => {
+            *eob_run = (1 << run) + reader.bits(run);
+            0
+        }
+        0 => 0,
+        1 => {
+            if reader.bit() {
+                one
+            } else {
+                -one
+            }
+        }
+        _ => return Err(DecodeError::invalid("JPEG refinement scan has a bad coefficient size")),
+    };
+    Ok((run, value))
+}
+
 /// Progressive AC scan, refinement (G.1.2.3): one more bit of every coefficient already
 /// non-zero, and new coefficients of magnitude 1 << `low_bit`.
 pub(super) fn decode_ac_refine(
@@ -441,23 +475,18 @@ pub(super) fn decode_ac_refine(
     let mut k = start;
     if *eob_run == 0 {
         while k <= end {
-            let symbol = ac.decode(reader)?;
-            let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
-            let value = match size {
-                0 if run < 15 => {
-                    *eob_run = (1 << run) + reader.bits(run);
-                    break;
+            // A correction code and its sign bit in one lookup (their value is ±1, times `one`).
+            let (run, value) = if let Some((sign, run)) = ac.decode_run_value(reader) {
+                if sign.unsigned_abs() != 1 {
+                    return Err(DecodeError::invalid("JPEG refinement scan has a bad coefficient size"));
                 }
-                0 => 0,
-                1 => {
-                    if reader.bit() {
-                        one
-                    } else {
-                        -one
-                    }
-                }
-                _ => return Err(DecodeError::invalid("JPEG refinement scan has a bad coefficient size")),
+                (run as u32, sign * one)
+            } else {
+                refinement_symbol(reader, ac, one, eob_run)?
             };
+            if *eob_run > 0 {
+                break;
+            }
             // Skip `run` coefficients that are still zero (refining the non-zero ones passed on
             // the way), then place `value` on the next zero one: the (run + 1)-th zero from k.
             let mut zeros = !*block.nonzero & band_mask(k, end);

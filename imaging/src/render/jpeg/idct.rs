@@ -17,7 +17,11 @@ pub(super) struct ScaledIdct {
     kernel: Kernel,
 }
 
-type Kernel = fn(&ScaledIdct, &[i16], &[u16; 64], &mut [u8], usize);
+type Kernel = fn(&ScaledIdct, &[i16], &Dequantisation, &mut [u8], usize);
+
+/// A quantisation table as the transform multiplies by it, prepared once per scan rather than
+/// per block (for the 8×8 transform, with the AAN scale factors and normalisation folded in).
+pub(super) struct Dequantisation([f32; 64]);
 
 fn basis(size: usize) -> [[f32; 8]; 8] {
     let mut basis = [[0f32; 8]; 8];
@@ -69,18 +73,29 @@ impl ScaledIdct {
         self.height
     }
 
-    /// Dequantises `coefficients` (natural order) with `quantisation` and writes the
-    /// `width`×`height` samples, level-shifted and clamped, at `output[..]` with `stride`.
+    /// `quantisation` (natural order) prepared for this transform.
+    pub fn dequantisation(&self, quantisation: &[u16; 64]) -> Dequantisation {
+        let full_size = (self.width, self.height) == (8, 8);
+        Dequantisation(std::array::from_fn(|i| {
+            let (v, u) = (i / 8, i % 8);
+            let factor = if full_size { AAN_SCALE[v] * AAN_SCALE[u] / 8.0 } else { 1.0 };
+            f32::from(quantisation[i]) * factor
+        }))
+    }
+
+    /// Dequantises `coefficients` (natural order) with `dequantisation` (from
+    /// [`Self::dequantisation`]) and writes the `width`×`height` samples, level-shifted and
+    /// clamped, at `output[..]` with `stride`.
     #[inline]
-    pub fn transform(&self, coefficients: &[i16], quantisation: &[u16; 64], output: &mut [u8], stride: usize) {
-        (self.kernel)(self, coefficients, quantisation, output, stride);
+    pub fn transform(&self, coefficients: &[i16], dequantisation: &Dequantisation, output: &mut [u8], stride: usize) {
+        (self.kernel)(self, coefficients, dequantisation, output, stride);
     }
 }
 
 fn transform_sized<const W: usize, const H: usize>(
     idct: &ScaledIdct,
     coefficients: &[i16],
-    quantisation: &[u16; 64],
+    Dequantisation(dequantisation): &Dequantisation,
     output: &mut [u8],
     stride: usize,
 ) {
@@ -92,7 +107,7 @@ fn transform_sized<const W: usize, const H: usize>(
         for (u, value) in row.iter_mut().enumerate() {
             let coefficient = coefficients[v * 8 + u];
             any |= coefficient;
-            *value = f32::from(coefficient) * f32::from(quantisation[v * 8 + u]);
+            *value = f32::from(coefficient) * dequantisation[v * 8 + u];
         }
         if any != 0 {
             used_rows = v + 1;
@@ -176,20 +191,23 @@ fn aan_8(input: &[Lanes; 8]) -> [Lanes; 8] {
 const AAN_SCALE: [f32; 8] = [1.0, 1.387_039_8, 1.306_563, 1.175_875_6, 1.0, 0.785_694_96, 0.541_196_1, 0.275_899_38];
 
 /// The full-size 8×8 transform (no reduction), the costly one: AAN on rows and columns.
-fn full_size(_: &ScaledIdct, coefficients: &[i16], quantisation: &[u16; 64], output: &mut [u8], stride: usize) {
+fn full_size(
+    _: &ScaledIdct,
+    coefficients: &[i16],
+    Dequantisation(dequantisation): &Dequantisation,
+    output: &mut [u8],
+    stride: usize,
+) {
     if coefficients[1..].iter().all(|&coefficient| coefficient == 0) {
-        let level = clamp(f32::from(coefficients[0]) * f32::from(quantisation[0]) / 8.0);
+        let level = clamp(f32::from(coefficients[0]) * dequantisation[0]);
         for y in 0..8 {
             output[y * stride..y * stride + 8].fill(level);
         }
         return;
     }
     // rows[v][u]: dequantised, AAN-scaled, divided by 8 for the two passes' normalisation.
-    let rows: [Lanes; 8] = std::array::from_fn(|v| {
-        lanes(|u| {
-            f32::from(coefficients[v * 8 + u]) * f32::from(quantisation[v * 8 + u]) * AAN_SCALE[v] * AAN_SCALE[u] / 8.0
-        })
-    });
+    let rows: [Lanes; 8] =
+        std::array::from_fn(|v| lanes(|u| f32::from(coefficients[v * 8 + u]) * dequantisation[v * 8 + u]));
     // Vertical pass: columns[y][u]; then transpose so that the horizontal pass is columns too.
     let columns = aan_8(&rows);
     let transposed: [Lanes; 8] = std::array::from_fn(|u| lanes(|y| columns[y][u]));
@@ -219,7 +237,8 @@ mod tests {
         quantisation[0] = 2;
         for size in [1, 2, 4, 8] {
             let mut output = [0u8; 64];
-            ScaledIdct::new(size, size).transform(&coefficients, &quantisation, &mut output, 8);
+            let idct = ScaledIdct::new(size, size);
+            idct.transform(&coefficients, &idct.dequantisation(&quantisation), &mut output, 8);
             for y in 0..size {
                 assert!(output[y * 8..y * 8 + size].iter().all(|&v| v == 148), "size {size}: {output:?}");
             }
@@ -237,8 +256,10 @@ mod tests {
                 ((state >> 16) as i32 % (2 * spread + 1) - spread) as i16
             });
             let (mut fast, mut reference) = ([0u8; 64], [0u8; 64]);
-            full_size(&ScaledIdct::new(8, 8), &coefficients, &quantisation, &mut fast, 8);
-            transform_sized::<8, 8>(&ScaledIdct::new(8, 8), &coefficients, &quantisation, &mut reference, 8);
+            let idct = ScaledIdct::new(8, 8);
+            full_size(&idct, &coefficients, &idct.dequantisation(&quantisation), &mut fast, 8);
+            let plain = Dequantisation(quantisation.map(f32::from));
+            transform_sized::<8, 8>(&idct, &coefficients, &plain, &mut reference, 8);
             for (a, b) in fast.iter().zip(&reference) {
                 assert!(a.abs_diff(*b) <= 1, "{fast:?} vs {reference:?}");
             }
@@ -252,14 +273,18 @@ mod tests {
         coefficients[0] = 40;
         coefficients[1] = -60;
         let quantisation = [1u16; 64];
+        let transform = |size: usize, output: &mut [u8]| {
+            let idct = ScaledIdct::new(size, size);
+            idct.transform(&coefficients, &idct.dequantisation(&quantisation), output, size);
+        };
         let mut full = [0u8; 64];
-        ScaledIdct::new(8, 8).transform(&coefficients, &quantisation, &mut full, 8);
+        transform(8, &mut full);
         let mean = |values: &[u8]| values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
         let mut one = [0u8; 1];
-        ScaledIdct::new(1, 1).transform(&coefficients, &quantisation, &mut one, 1);
+        transform(1, &mut one);
         assert!((f64::from(one[0]) - mean(&full[..8])).abs() <= 1.0);
         let mut two = [0u8; 4];
-        ScaledIdct::new(2, 2).transform(&coefficients, &quantisation, &mut two, 2);
+        transform(2, &mut two);
         assert!(two[0] < two[1], "the ramp rises: {two:?}");
         assert!((f64::from(two[0]) - mean(&full[..4])).abs() <= 3.0, "{two:?} vs {full:?}");
     }

@@ -16,7 +16,7 @@ mod entropy;
 mod idct;
 
 use entropy::{BitReader, HuffmanTable, KeptCoefficients, ProgressiveBlock};
-use idct::ScaledIdct;
+use idct::{Dequantisation, ScaledIdct};
 
 /// Zigzag position → natural (row-major) index (T.81 figure A.6).
 const ZIGZAG: [usize; 64] = [
@@ -117,6 +117,30 @@ struct Planes {
 /// Decodes `bytes` with every dimension divided by `divisor` (1, 2, 4 or 8, rounding up).
 /// `max_samples` bounds the output and coefficient buffers (the caller's pixel limit).
 pub(crate) fn decode(bytes: &[u8], divisor: usize, max_samples: usize) -> Result<Image, DecodeError> {
+    let Scanned { mut frame, mut planes, quantisation, mut icc_chunks } = read_scans(bytes, divisor, max_samples)?;
+    if frame.progressive {
+        planes.transform_coefficients(&mut frame, &quantisation);
+    }
+    icc_chunks.sort_by_key(|&(sequence, _)| sequence);
+    let icc_profile =
+        (!icc_chunks.is_empty()).then(|| icc_chunks.iter().flat_map(|(_, data)| *data).copied().collect());
+    let (width, height) = (frame.width.div_ceil(divisor), frame.height.div_ceil(divisor));
+    let samples = planes.into_interleaved(&frame, width, height);
+    Ok(Image { width: width as u32, height: height as u32, components: frame.components.len(), samples, icc_profile })
+}
+
+/// A file read up to its end: sequential scans are already in `planes`, progressive ones
+/// still in the frame's coefficient stores.
+struct Scanned<'a> {
+    frame: Frame,
+    planes: Planes,
+    quantisation: [[u16; 64]; 4],
+    /// ICC profile chunks with their sequence numbers.
+    icc_chunks: Vec<(u8, &'a [u8])>,
+}
+
+/// Reads every segment and decodes every scan of `bytes` (see [`decode`]).
+fn read_scans(bytes: &[u8], divisor: usize, max_samples: usize) -> Result<Scanned<'_>, DecodeError> {
     if !matches!(divisor, 1 | 2 | 4 | 8) {
         return Err(DecodeError::invalid(format!("JPEG scale 1/{divisor} is not a DCT scale")));
     }
@@ -199,18 +223,10 @@ pub(crate) fn decode(bytes: &[u8], divisor: usize, max_samples: usize) -> Result
             _ => {}
         }
     }
-    let (Some(mut frame), Some(mut planes)) = (frame, planes) else {
+    let (Some(frame), Some(planes)) = (frame, planes) else {
         return Err(DecodeError::invalid("JPEG has no frame header"));
     };
-    if frame.progressive {
-        planes.transform_coefficients(&mut frame, &quantisation);
-    }
-    icc_chunks.sort_by_key(|&(sequence, _)| sequence);
-    let icc_profile =
-        (!icc_chunks.is_empty()).then(|| icc_chunks.iter().flat_map(|(_, data)| *data).copied().collect());
-    let (width, height) = (frame.width.div_ceil(divisor), frame.height.div_ceil(divisor));
-    let samples = planes.into_interleaved(&frame, width, height);
-    Ok(Image { width: width as u32, height: height as u32, components: frame.components.len(), samples, icc_profile })
+    Ok(Scanned { frame, planes, quantisation, icc_chunks })
 }
 
 /// The marker segment at `position` (skipping fill bytes): marker, payload, position after it.
@@ -480,7 +496,7 @@ struct ScanState {
 }
 
 /// The stored block of a progressive component, by column and row.
-#[inline]
+#[inline(always)]
 fn stored(
     components: &mut [Component],
     index: usize,
@@ -533,14 +549,17 @@ fn decode_scan(
     }
     let band = (scan.start, scan.end);
     let low_bit = scan.low_bit;
+    let dequantisations = match kind {
+        ScanKind::Sequential => planes.dequantisations(frame, tables.quantisation),
+        _ => Vec::new(),
+    };
     let components = &mut frame.components;
     match kind {
         ScanKind::Sequential => walk.run(&mut reader, restart_interval, |reader, state, slot, column, row| {
             let (index, Some(dc), Some(ac)) = slots[slot] else { return Err(missing()) };
             let mut block = [0i16; 64];
             entropy::decode_block(reader, dc, ac, &mut state.predictors[slot], &mut block)?;
-            let quantisation = &tables.quantisation[components[index].quantisation];
-            planes.put_block(index, column, row, &block, quantisation);
+            planes.put_block(index, column, row, &block, &dequantisations[index]);
             Ok(())
         })?,
         ScanKind::DcFirst => walk.run(&mut reader, restart_interval, |reader, state, slot, column, row| {
@@ -603,15 +622,30 @@ impl Planes {
         Planes { planes, idcts, sizes }
     }
 
-    fn put_block(&mut self, component: usize, column: usize, row: usize, block: &[i16], quantisation: &[u16; 64]) {
+    /// `quantisation` prepared for each component's transform.
+    fn dequantisations(&self, frame: &Frame, quantisation: &[[u16; 64]; 4]) -> Vec<Dequantisation> {
+        let tables = frame.components.iter().map(|component| &quantisation[component.quantisation]);
+        self.idcts.iter().zip(tables).map(|(idct, table)| idct.dequantisation(table)).collect()
+    }
+
+    #[inline]
+    fn put_block(
+        &mut self,
+        component: usize,
+        column: usize,
+        row: usize,
+        block: &[i16],
+        dequantisation: &Dequantisation,
+    ) {
         let idct = &self.idcts[component];
         let stride = self.sizes[component].0;
         let (x, y) = (column * idct.width(), row * idct.height());
         let start = y * stride + x;
-        idct.transform(block, quantisation, &mut self.planes[component][start..], stride);
+        idct.transform(block, dequantisation, &mut self.planes[component][start..], stride);
     }
 
     fn transform_coefficients(&mut self, frame: &mut Frame, quantisation: &[[u16; 64]; 4]) {
+        let dequantisations = self.dequantisations(frame, quantisation);
         for (index, component) in frame.components.iter_mut().enumerate() {
             let Some(coefficients) = component.coefficients.take() else { continue };
             let (width, height) = (self.idcts[index].width(), self.idcts[index].height());
@@ -622,38 +656,115 @@ impl Planes {
                     row[..width].copy_from_slice(values);
                 }
                 let (row, column) = (number / component.blocks_wide, number % component.blocks_wide);
-                self.put_block(index, column, row, &block, &quantisation[component.quantisation]);
+                self.put_block(index, column, row, &block, &dequantisations[index]);
             }
         }
     }
 
     /// The planes cropped to `width`×`height`, chroma upsampled where it was left at half the
     /// luma's resolution, YCbCr converted to RGB.
-    fn into_interleaved(mut self, frame: &Frame, width: usize, height: usize) -> Vec<u8> {
-        let (luma_width, luma_height) = self.sizes[0];
-        for index in 1..self.planes.len() {
-            if self.sizes[index].0 * 2 == luma_width {
-                self.planes[index] = upsample_horizontally(&self.planes[index], self.sizes[index]);
-                self.sizes[index].0 *= 2;
-            }
-            if self.sizes[index].1 * 2 == luma_height {
-                self.planes[index] = upsample_vertically(&self.planes[index], self.sizes[index]);
-                self.sizes[index].1 *= 2;
-            }
-        }
+    fn into_interleaved(self, frame: &Frame, width: usize, height: usize) -> Vec<u8> {
         if frame.components.len() == 1 {
             let stride = self.sizes[0].0;
             return self.planes[0].chunks(stride).take(height).flat_map(|row| &row[..width]).copied().collect();
         }
+        // Three components (`parse_frame` takes one or three): Y, Cb, Cr.
+        let luma_size = self.sizes[0];
+        let mut blue = ChromaRows::new(&self.planes[1], self.sizes[1], luma_size);
+        let mut red = ChromaRows::new(&self.planes[2], self.sizes[2], luma_size);
+        let luma_stride = luma_size.0;
         let mut rgb = vec![0u8; width * height * 3];
         for (y, out) in rgb.chunks_exact_mut(width * 3).enumerate() {
-            let row = |index: usize| {
-                let stride = self.sizes[index].0;
-                &self.planes[index][y * stride..y * stride + width]
-            };
-            ycbcr_to_rgb(row(0), row(1), row(2), out);
+            let luma = &self.planes[0][y * luma_stride..y * luma_stride + width];
+            ycbcr_to_rgb(luma, &blue.row(y)[..width], &red.row(y)[..width], out);
         }
         rgb
+    }
+}
+
+/// A chroma plane's rows at the luma's resolution, produced one output row at a time (top to
+/// bottom): planes at half the luma's width or height are upsampled with libjpeg's "fancy"
+/// triangle filter (¾ nearer sample, ¼ farther; horizontally first), without a full-size copy.
+struct ChromaRows<'a> {
+    plane: &'a [u8],
+    width: usize,
+    height: usize,
+    double_width: bool,
+    double_height: bool,
+    /// When doubling the height: rows centre - 1, centre and centre + 1 (clamped to the
+    /// plane), at the output width.
+    window: [Vec<u8>; 3],
+    centre: Option<usize>,
+    out: Vec<u8>,
+}
+
+impl<'a> ChromaRows<'a> {
+    fn new(plane: &'a [u8], (width, height): (usize, usize), (luma_width, luma_height): (usize, usize)) -> Self {
+        let double_width = width * 2 == luma_width;
+        let out_width = if double_width { luma_width } else { width };
+        ChromaRows {
+            plane,
+            width,
+            height,
+            double_width,
+            double_height: height * 2 == luma_height,
+            window: std::array::from_fn(|_| vec![0; out_width]),
+            centre: None,
+            out: vec![0; out_width],
+        }
+    }
+
+    /// Plane row `y` (clamped) at the output width, into `out`.
+    fn widened(&self, y: usize, out: &mut [u8]) {
+        let y = y.min(self.height - 1);
+        let row = &self.plane[y * self.width..(y + 1) * self.width];
+        if self.double_width {
+            upsample_row(row, out);
+        } else {
+            out.copy_from_slice(row);
+        }
+    }
+
+    /// Output row `y`; calls must go top to bottom.
+    fn row(&mut self, y: usize) -> &[u8] {
+        if !self.double_height {
+            let mut out = std::mem::take(&mut self.out);
+            self.widened(y, &mut out);
+            self.out = out;
+            return &self.out;
+        }
+        let centre = y / 2;
+        if self.centre != Some(centre) {
+            let mut window = std::mem::take(&mut self.window);
+            if self.centre.is_some_and(|previous| previous + 1 == centre) {
+                window.rotate_left(1);
+                self.widened(centre + 1, &mut window[2]);
+            } else {
+                self.widened(centre.saturating_sub(1), &mut window[0]);
+                self.widened(centre, &mut window[1]);
+                self.widened(centre + 1, &mut window[2]);
+            }
+            self.window = window;
+            self.centre = Some(centre);
+        }
+        // Upper output row: blend with the row above; lower: with the row below.
+        let (far, rounding) = if y.is_multiple_of(2) { (&self.window[0], 1) } else { (&self.window[2], 2) };
+        for ((out, &near), &far) in self.out.iter_mut().zip(&self.window[1]).zip(far) {
+            *out = ((3 * u16::from(near) + u16::from(far) + rounding) >> 2) as u8;
+        }
+        &self.out
+    }
+}
+
+/// Doubles a row's width with the triangle filter.
+fn upsample_row(row: &[u8], out: &mut [u8]) {
+    let width = row.len();
+    for (x, (&sample, pair)) in row.iter().zip(out.chunks_exact_mut(2)).enumerate() {
+        let near = 3 * u16::from(sample);
+        let left = u16::from(row[x.saturating_sub(1)]);
+        let right = u16::from(row[(x + 1).min(width - 1)]);
+        pair[0] = ((near + left + 1) >> 2) as u8;
+        pair[1] = ((near + right + 2) >> 2) as u8;
     }
 }
 
@@ -670,38 +781,6 @@ fn ycbcr_to_rgb(luma: &[u8], blue: &[u8], red: &[u8], out: &mut [u8]) {
         pixel[1] = ((y - CB_G * cb - CR_G * cr + ONE_HALF) >> 16).clamp(0, 255) as u8;
         pixel[2] = ((y + CB_B * cb + ONE_HALF) >> 16).clamp(0, 255) as u8;
     }
-}
-
-/// Doubles the width with libjpeg's "fancy" triangle filter (¾ nearer sample, ¼ farther).
-fn upsample_horizontally(plane: &[u8], (width, height): (usize, usize)) -> Vec<u8> {
-    let mut out = vec![0u8; width * 2 * height];
-    for (row, out_row) in plane.chunks_exact(width).zip(out.chunks_exact_mut(width * 2)) {
-        for (x, &sample) in row.iter().enumerate() {
-            let near = 3 * u16::from(sample);
-            let left = u16::from(row[x.saturating_sub(1)]);
-            let right = u16::from(row[(x + 1).min(width - 1)]);
-            out_row[2 * x] = ((near + left + 1) >> 2) as u8;
-            out_row[2 * x + 1] = ((near + right + 2) >> 2) as u8;
-        }
-    }
-    out
-}
-
-/// Doubles the height with the same triangle filter.
-fn upsample_vertically(plane: &[u8], (width, height): (usize, usize)) -> Vec<u8> {
-    let mut out = vec![0u8; width * height * 2];
-    for y in 0..height {
-        let row = &plane[y * width..(y + 1) * width];
-        let above = &plane[y.saturating_sub(1) * width..][..width];
-        let below = &plane[(y + 1).min(height - 1) * width..][..width];
-        let (upper, lower) = out[2 * y * width..(2 * y + 2) * width].split_at_mut(width);
-        for x in 0..width {
-            let near = 3 * u16::from(row[x]);
-            upper[x] = ((near + u16::from(above[x]) + 1) >> 2) as u8;
-            lower[x] = ((near + u16::from(below[x]) + 2) >> 2) as u8;
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -881,6 +960,48 @@ mod tests {
             compared += 1;
         }
         assert!(compared >= 10, "only {compared} photos compared");
+    }
+
+    /// The progressive photos (and a synthetic progressive file): reduced decodes keep exactly
+    /// the coefficients a full decode has at the positions they keep, and the same non-zero
+    /// flags everywhere, through every successive-approximation scan.
+    #[test]
+    fn reduced_progressive_decodes_keep_exactly_the_full_coefficients() {
+        let mut files = vec![encode(&Setup { progressive: true, ..BASELINE })];
+        let directory = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/images"));
+        match std::fs::read_dir(directory) {
+            Ok(entries) => files.extend(
+                entries
+                    .map(|entry| entry.unwrap().path())
+                    .filter(|path| path.to_string_lossy().ends_with("_progressive.jpg"))
+                    .map(|path| std::fs::read(path).unwrap()),
+            ),
+            Err(_) => eprintln!("shared photos skipped: none at {}", directory.display()),
+        }
+        for bytes in &files {
+            let full = read_scans(bytes, 1, usize::MAX).unwrap();
+            for divisor in [2, 4, 8] {
+                let reduced = read_scans(bytes, divisor, usize::MAX).unwrap();
+                for (ours, theirs) in reduced.frame.components.iter().zip(&full.frame.components) {
+                    let (ours, theirs) = (ours.coefficients.as_ref().unwrap(), theirs.coefficients.as_ref().unwrap());
+                    // Bit 0 (DC) is not tracked: DC refinement does not depend on it.
+                    let flags = |store: &ProgressiveCoefficients| {
+                        store.nonzero.iter().map(|&mask| mask & !1).collect::<Vec<_>>()
+                    };
+                    assert_eq!(flags(ours), flags(theirs), "non-zero flags at 1/{divisor}");
+                    // At full size every coefficient is kept, in natural order.
+                    let per_block = ours.layout.per_block();
+                    let blocks = ours.values.chunks_exact(per_block).zip(theirs.values.chunks_exact(64));
+                    for (number, (kept, all)) in blocks.enumerate() {
+                        for (k, &natural) in ZIGZAG.iter().enumerate() {
+                            if let Some(slot) = ours.layout.slot(k) {
+                                assert_eq!(kept[slot], all[natural], "block {number}, zigzag {k} at 1/{divisor}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
