@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use aws_sdk_sfn::types::ExecutionStatus;
 use imgflow_engine::{Engine, EngineConfig, NoTasks, RealClock, SqliteStore};
+use imgflow_tests::process_cpu_time;
 use imgflow_tests::sfn_server::SfnServer;
 use serde_json::{Value, json};
 
@@ -173,14 +174,4 @@ async fn burst(
     let elapsed = started.elapsed();
     let cpu = process_cpu_time().zip(cpu_before).map(|(after, before)| after - before);
     Ok(Burst { elapsed, all_started, cpu })
-}
-
-/// CPU time used by this process so far (user + system), from `/proc/self/stat`.
-fn process_cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // The kernel reports in USER_HZ, 100 on Linux.
-    Some(Duration::from_millis(ticks * 10))
 }

@@ -19,6 +19,17 @@ pub const ACCESS_KEY: &str = "imgflow-test";
 pub const SECRET_KEY: &str = "imgflow-test-secret";
 pub const REGION: &str = "us-east-1";
 
+/// CPU time used by this process so far (user + system, all threads), from `/proc/self/stat`;
+/// benchmarks print it beside wall time because it is less distorted by other load.
+pub fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel reports in USER_HZ, 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// `../shared` next to the workspace, when this checkout has it.
 pub fn shared_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"));

@@ -111,7 +111,7 @@ impl TestTwin {
                 return body;
             }
             assert!(Instant::now() < deadline, "image {image_id} still {status} {body} after 120 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

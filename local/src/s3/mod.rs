@@ -58,7 +58,7 @@ pub fn service(
     let storage = |message: String| S3EndpointError::Storage { path: root.display().to_string(), message };
     std::fs::create_dir_all(root).map_err(|e| storage(e.to_string()))?;
     let filesystem = s3s_fs::FileSystem::new(root).map_err(|e| storage(format!("{e:?}")))?;
-    let announcing = AnnouncingFs::new(filesystem, events);
+    let announcing = AnnouncingFs::new(filesystem, root, events).map_err(|e| storage(e.to_string()))?;
     let mut builder = S3ServiceBuilder::new(announcing.clone());
     builder.set_auth(SimpleAuth::from_single(credentials.access_key, credentials.secret_key));
     builder.set_access(PublicRead);
