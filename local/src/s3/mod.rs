@@ -92,6 +92,9 @@ impl S3Endpoint {
                     },
                     _ = stopped.changed() => break,
                 };
+                if let Err(error) = socket.set_nodelay(true) {
+                    tracing::debug!(%error, "S3 endpoint: cannot set TCP_NODELAY");
+                }
                 let connection = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
                 // Open keep-alive connections end with the endpoint, not when the client leaves.
                 let mut stopping = stopped.clone();

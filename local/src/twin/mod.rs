@@ -268,6 +268,10 @@ async fn serve(listener: TcpListener, services: Arc<Services>, mut stopped: watc
             },
             _ = stopped.changed() => break,
         };
+        // Small JSON answers go out at once rather than waiting on Nagle's algorithm.
+        if let Err(error) = socket.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
         let services = Arc::clone(&services);
         let service = hyper::service::service_fn(move |request| {
             let services = Arc::clone(&services);
