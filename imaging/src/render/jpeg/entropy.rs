@@ -6,6 +6,9 @@ use super::{DecodeError, ZIGZAG};
 /// Codes up to this many bits are decoded with one table lookup.
 const LOOKUP_BITS: u32 = 9;
 
+/// The zero run `HuffmanTable::run_values` gives the AC end-of-block code (symbol 0x00).
+const END_OF_BLOCK: u8 = u8::MAX;
+
 /// Reads entropy-coded bits, most significant first, removing the 0x00 stuffed after each 0xFF.
 /// At a marker (or the end of the data) it feeds zero bits, as libjpeg does, and remembers where
 /// the marker is so that a restart can resume after it.
@@ -149,8 +152,8 @@ pub(super) struct HuffmanTable {
     symbols: Vec<u8>,
     /// Indexed like `lookup`: when a code and its value bits both fit in the lookahead, the
     /// decoded (value, zero run, bits used); bits used 0 otherwise. For DC tables the run is 0
-    /// and a zero difference (size 0) is included; for AC tables end-of-band and zero-run codes
-    /// (size 0) are not.
+    /// and a zero difference (size 0) is included; for AC tables the end-of-block code has the
+    /// run `END_OF_BLOCK`, and zero-run codes are not included.
     run_values: Box<[(i16, u8, u8); 1 << LOOKUP_BITS]>,
 }
 
@@ -194,16 +197,19 @@ impl HuffmanTable {
             if length > 0 && usable && used <= LOOKUP_BITS {
                 let raw = ((bits as u32) >> (LOOKUP_BITS - used)) & ((1u32 << size) - 1);
                 *entry = (extend(raw as i32, size) as i16, run, used as u8);
+            } else if length > 0 && !dc && symbol == 0 {
+                *entry = (0, END_OF_BLOCK, length);
             }
         }
         Ok(HuffmanTable { lookup, max_code, offset, symbols: symbols.to_vec(), run_values })
     }
 
-    /// A code with its value bits when both fit in the lookahead: (value, zero run).
+    /// A code with its value bits when both fit in the lookahead: (value, zero run). Not
+    /// the end-of-block code, whose meaning differs in progressive scans.
     #[inline]
     fn decode_run_value(&self, reader: &mut BitReader<'_>) -> Option<(i16, usize)> {
         let (value, run, used) = self.run_values[reader.peek(LOOKUP_BITS) as usize];
-        if used == 0 {
+        if used == 0 || run == END_OF_BLOCK {
             return None;
         }
         reader.consume(u32::from(used));
@@ -254,8 +260,13 @@ pub(super) fn decode_block(
     block[0] = *predictor as i16;
     let mut k = 1usize;
     while k < 64 {
-        if let Some((value, run)) = ac.decode_run_value(reader) {
-            k += run;
+        let (value, run, used) = ac.run_values[reader.peek(LOOKUP_BITS) as usize];
+        if used > 0 {
+            reader.consume(u32::from(used));
+            if run == END_OF_BLOCK {
+                break;
+            }
+            k += usize::from(run);
             if k > 63 {
                 return Err(DecodeError::invalid("JPEG block has more than 64 coefficients"));
             }
@@ -316,6 +327,11 @@ impl KeptCoefficients {
         (self.slots[k] != NOT_KEPT).then_some(usize::from(self.slots[k]))
     }
 
+    /// The kept zigzag positions, as bits.
+    pub fn kept(&self) -> u64 {
+        self.kept
+    }
+
     /// Kept values per block.
     pub fn per_block(&self) -> usize {
         self.per_block
@@ -324,7 +340,7 @@ impl KeptCoefficients {
 
 /// Bits `start..=end` (zigzag indices, `start <= end <= 63`).
 #[inline]
-fn band_mask(start: usize, end: usize) -> u64 {
+pub(super) fn band_mask(start: usize, end: usize) -> u64 {
     (u64::MAX >> (63 - end)) & (u64::MAX << start)
 }
 
