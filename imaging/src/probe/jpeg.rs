@@ -35,7 +35,7 @@ impl<'a> Segments<'a> {
         let bytes = self.bytes;
         let mut at = self.position;
         loop {
-            let Some(offset) = bytes[at.min(bytes.len())..].iter().position(|&b| b == 0xFF) else {
+            let Some(offset) = find_ff(&bytes[at.min(bytes.len())..]) else {
                 return Err(ImageError::invalid(if self.in_scan {
                     "JPEG is truncated: the data ends inside a scan, before the EOI marker"
                 } else {
@@ -158,6 +158,22 @@ pub(crate) struct JpegLayout<'a> {
     pub exif: Option<&'a [u8]>,
 }
 
+/// The index of the first 0xFF byte: eight bytes at a time, since scan data (most of a file)
+/// has one only every few hundred bytes.
+fn find_ff(bytes: &[u8]) -> Option<usize> {
+    let (words, rest) = bytes.as_chunks::<8>();
+    for (number, word) in words.iter().enumerate() {
+        // A byte is 0xFF where its complement is zero; the lowest flagged byte is always a true
+        // one (borrows only propagate upwards).
+        let inverted = !u64::from_le_bytes(*word);
+        let flagged = inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080;
+        if flagged != 0 {
+            return Some(number * 8 + flagged.trailing_zeros() as usize / 8);
+        }
+    }
+    rest.iter().position(|&b| b == 0xFF).map(|offset| words.len() * 8 + offset)
+}
+
 /// Walks every segment to EOI: one frame header, of a coding process we can decode, followed by
 /// at least one scan.
 pub(crate) fn check_structure(bytes: &[u8]) -> Result<JpegLayout<'_>, ImageError> {
@@ -212,4 +228,22 @@ pub(crate) fn has_adobe_marker(bytes: &[u8]) -> bool {
         .map_while(Result::ok)
         .take_while(|segment| segment.marker != SOS)
         .any(|segment| segment.marker == APP14 && segment.payload.starts_with(b"Adobe"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_ff;
+
+    #[test]
+    fn finds_the_first_ff_at_every_offset() {
+        for length in 0..40 {
+            for at in 0..=length {
+                // Bytes below 0xFF (0xFE included, the near miss), then 0xFF from `at` on.
+                let mut bytes: Vec<u8> = (0..length).map(|i| [0xFE, 0x00, 0x7F, 0x80][i % 4]).collect();
+                bytes[at..].iter_mut().for_each(|b| *b = 0xFF);
+                let expected = (at < length).then_some(at);
+                assert_eq!(find_ff(&bytes), expected, "length {length}, 0xFF from {at}");
+            }
+        }
+    }
 }
