@@ -113,7 +113,7 @@ fn transform_sized<const W: usize, const H: usize>(
             used_rows = v + 1;
         }
     }
-    if used_rows <= 1 && coefficients[1..W].iter().all(|&coefficient| coefficient == 0) {
+    if used_rows <= 1 && coefficients[1..W].iter().fold(0, |any, &coefficient| any | coefficient) == 0 {
         // DC only (most blocks of a reduced decode): a flat block.
         let level = clamp(rows[0][0] * idct.vertical[0][0] * idct.horizontal[0][0]);
         for y in 0..H {
@@ -198,7 +198,8 @@ fn full_size(
     output: &mut [u8],
     stride: usize,
 ) {
-    if coefficients[1..].iter().all(|&coefficient| coefficient == 0) {
+    // An OR over all of them (which vectorises) rather than a search that stops early.
+    if coefficients[1..].iter().fold(0, |any, &coefficient| any | coefficient) == 0 {
         let level = clamp(f32::from(coefficients[0]) * dequantisation[0]);
         for y in 0..8 {
             output[y * stride..y * stride + 8].fill(level);
