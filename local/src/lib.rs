@@ -9,6 +9,7 @@
 //! - [`twin`]: `imgflow serve`, all of the above on one address.
 
 pub mod functions;
+mod listener;
 pub mod metadata_sqlite;
 pub mod s3;
 pub mod sfn;

@@ -48,37 +48,24 @@ impl TestTwin {
         self.twin.url()
     }
 
-    pub fn s3(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                TWIN_ACCESS_KEY,
-                TWIN_SECRET_KEY,
-                None,
-                None,
-                "tests",
-            ))
+    /// What every AWS client of the twin shares: its URL, region and credentials.
+    fn sdk_config(&self) -> aws_config::SdkConfig {
+        let credentials = aws_credential_types::Credentials::new(TWIN_ACCESS_KEY, TWIN_SECRET_KEY, None, None, "tests");
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
             .endpoint_url(self.url())
-            .force_path_style(true)
-            .build();
+            .build()
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config()).force_path_style(true).build();
         aws_sdk_s3::Client::from_conf(config)
     }
 
     pub fn sfn(&self) -> aws_sdk_sfn::Client {
-        let config = aws_sdk_sfn::config::Builder::new()
-            .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
-            .region(aws_sdk_sfn::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_sfn::config::Credentials::new(
-                TWIN_ACCESS_KEY,
-                TWIN_SECRET_KEY,
-                None,
-                None,
-                "tests",
-            ))
-            .endpoint_url(self.url())
-            .build();
-        aws_sdk_sfn::Client::from_conf(config)
+        aws_sdk_sfn::Client::new(&self.sdk_config())
     }
 
     /// `POST /upload` with a raw body; panics unless the answer is 202.

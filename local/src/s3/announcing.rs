@@ -136,17 +136,7 @@ impl AnnouncingFs {
             .build()
             .map_err(|e| s3_error!(InternalError, "cannot build the PutObject request: {e}"))?;
         let uri = format!("/{bucket}/{key}").parse().map_err(|_| s3_error!(InvalidURI))?;
-        let request = S3Request {
-            input,
-            method: http::Method::PUT,
-            uri,
-            headers: http::HeaderMap::new(),
-            extensions: http::Extensions::new(),
-            credentials: None,
-            region: None,
-            service: Some("s3".to_owned()),
-            trailing_headers: None,
-        };
+        let request = internal_request(input, http::Method::PUT, uri);
         let (_, object) = self.store(bucket, key, StoreReason::PutObject, self.inner.fs.put_object(request)).await?;
         Ok(object)
     }
@@ -176,17 +166,7 @@ impl AnnouncingFs {
         let stat = self
             .inner
             .fs
-            .head_object(S3Request {
-                input: head,
-                method: http::Method::HEAD,
-                uri: http::Uri::from_static("/"),
-                headers: http::HeaderMap::new(),
-                extensions: http::Extensions::new(),
-                credentials: None,
-                region: None,
-                service: Some("s3".to_owned()),
-                trailing_headers: None,
-            })
+            .head_object(internal_request(head, http::Method::HEAD, http::Uri::from_static("/")))
             .await?
             .output;
         let object = StoredObject {
@@ -267,6 +247,21 @@ impl OpenedObject {
             }
         });
         Some(StreamingBlob::wrap(chunks))
+    }
+}
+
+/// A request the twin makes of s3s-fs itself: no HTTP headers, no signature.
+fn internal_request<T>(input: T, method: http::Method, uri: http::Uri) -> S3Request<T> {
+    S3Request {
+        input,
+        method,
+        uri,
+        headers: http::HeaderMap::new(),
+        extensions: http::Extensions::new(),
+        credentials: None,
+        region: None,
+        service: Some("s3".to_owned()),
+        trailing_headers: None,
     }
 }
 

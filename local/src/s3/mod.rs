@@ -81,20 +81,7 @@ impl S3Endpoint {
         let (stop, mut stopped) = watch::channel(false);
         tokio::spawn(async move {
             let http = ConnectionBuilder::new(TokioExecutor::new());
-            loop {
-                let socket = tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((socket, _)) => socket,
-                        Err(error) => {
-                            tracing::warn!(%error, "S3 endpoint: accept failed");
-                            continue;
-                        }
-                    },
-                    _ = stopped.changed() => break,
-                };
-                if let Err(error) = socket.set_nodelay(true) {
-                    tracing::debug!(%error, "S3 endpoint: cannot set TCP_NODELAY");
-                }
+            while let Some(socket) = crate::listener::next_connection(&listener, &mut stopped).await {
                 let connection = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
                 // Open keep-alive connections end with the endpoint, not when the client leaves.
                 let mut stopping = stopped.clone();

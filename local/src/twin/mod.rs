@@ -257,21 +257,7 @@ fn s3_client(url: &str, credentials: &Credentials) -> aws_sdk_s3::Client {
 async fn serve(listener: TcpListener, services: Arc<Services>, mut stopped: watch::Receiver<bool>, grace: Duration) {
     let http = ConnectionBuilder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
-    loop {
-        let socket = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, _)) => socket,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    continue;
-                }
-            },
-            _ = stopped.changed() => break,
-        };
-        // Small JSON answers go out at once rather than waiting on Nagle's algorithm.
-        if let Err(error) = socket.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
+    while let Some(socket) = crate::listener::next_connection(&listener, &mut stopped).await {
         let services = Arc::clone(&services);
         let service = hyper::service::service_fn(move |request| {
             let services = Arc::clone(&services);
