@@ -186,14 +186,7 @@ struct ExecutionReport {
 
 impl ExecutionReport {
     async fn fetch(backend: &Backend, execution_arn: &str) -> Result<ExecutionReport> {
-        let described = backend
-            .sfn
-            .describe_execution()
-            .execution_arn(execution_arn)
-            .send()
-            .await
-            .map_err(aws_sdk_sfn::Error::from)
-            .with_context(|| format!("describing {execution_arn}"))?;
+        let described = sfn::describe(&backend.sfn, execution_arn).await?;
         let events = sfn::history(&backend.sfn, execution_arn).await?;
         let states = sfn::state_visits(&events);
         let failed_state = if sfn::ended_unsuccessfully(described.status()) {

@@ -284,13 +284,7 @@ async fn wait_until_ended(
     deadline: Instant,
 ) -> Result<String> {
     loop {
-        let described = sfn
-            .describe_execution()
-            .execution_arn(execution_arn)
-            .send()
-            .await
-            .map_err(aws_sdk_sfn::Error::from)
-            .with_context(|| format!("describing {execution_arn}"))?;
+        let described = crate::client::sfn::describe(sfn, execution_arn).await?;
         let status = described.status();
         let redrive_seen = redrive_count_after.is_none_or(|count| described.redrive_count().unwrap_or(0) >= count);
         if redrive_seen && !matches!(status, ExecutionStatus::Running | ExecutionStatus::PendingRedrive) {

@@ -195,6 +195,19 @@ impl Event {
     }
 }
 
+/// DescribeExecution, with the ARN in the error.
+pub async fn describe(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
+    sfn.describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .map_err(aws_sdk_sfn::Error::from)
+        .with_context(|| format!("describing {execution_arn}"))
+}
+
 /// The whole history of an execution, oldest first.
 pub async fn history(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> Result<Vec<Event>> {
     let mut events = Vec::new();
