@@ -451,13 +451,7 @@ impl Engine {
         if self.machine(state_machine_arn).is_none() {
             return Err(EngineError::StateMachineDoesNotExist(state_machine_arn.to_owned()));
         }
-        let all: Vec<ExecutionRecord> = self
-            .inner
-            .store
-            .executions(Some(state_machine_arn))?
-            .into_iter()
-            .filter(|e| status.is_none_or(|s| e.status == s))
-            .collect();
+        let all = self.inner.store.executions(Some(state_machine_arn), status)?;
         let (items, next_token) = page(all, max_results, next_token)?;
         Ok(ExecutionPage { executions: items, next_token })
     }
@@ -582,10 +576,8 @@ impl Engine {
     /// a restart). Returns how many were resumed.
     pub async fn resume_incomplete(&self) -> Result<usize, EngineError> {
         let mut resumed = 0;
-        for record in self.inner.store.executions(None)? {
-            if record.status != ExecutionStatus::Running
-                || lock(&self.inner.running).contains_key(&record.execution_arn)
-            {
+        for record in self.inner.store.executions(None, Some(ExecutionStatus::Running))? {
+            if lock(&self.inner.running).contains_key(&record.execution_arn) {
                 continue;
             }
             let Some(machine) = self.machine(&record.state_machine_arn) else {

@@ -140,7 +140,7 @@ mod tests {
 
     use super::*;
     use crate::history::HistoryEvent;
-    use crate::store::{ExecutionRecord, MemoryStore, StateMachineRecord, StepRecord};
+    use crate::store::{ExecutionRecord, ExecutionStatus, MemoryStore, StateMachineRecord, StepRecord};
 
     /// A grouping store in memory that records the size of each group, holds the writer inside
     /// its first write (telling when it is there) until released, and refuses every batch of
@@ -182,8 +182,12 @@ mod tests {
         fn execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
             self.inner.execution(execution_arn)
         }
-        fn executions(&self, state_machine_arn: Option<&str>) -> Result<Vec<ExecutionRecord>, StoreError> {
-            self.inner.executions(state_machine_arn)
+        fn executions(
+            &self,
+            state_machine_arn: Option<&str>,
+            status: Option<ExecutionStatus>,
+        ) -> Result<Vec<ExecutionRecord>, StoreError> {
+            self.inner.executions(state_machine_arn, status)
         }
         fn append(&self, execution_arn: &str, batch: Batch) -> Result<(), StoreError> {
             Recording::refuse(execution_arn)?;
