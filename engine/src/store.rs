@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::history::HistoryEvent;
+use crate::history::{EventType, HistoryEvent};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -263,16 +263,9 @@ impl HistoryStore for MemoryStore {
 /// SQLite, in WAL mode. Writes go through one connection and reads through another, so that a
 /// reader never waits for a commit in progress (WAL lets readers see the last commit meanwhile).
 pub struct SqliteStore {
-    writer: Mutex<Writer>,
+    writer: Mutex<Connection>,
     /// `None` for a private in-memory database, which one connection alone can see.
     reader: Option<Mutex<Connection>>,
-}
-
-struct Writer {
-    connection: Connection,
-    /// The listing position the next new execution gets (kept here rather than computed with
-    /// `MAX(seq)`, which would scan the table on every insert).
-    next_seq: i64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -281,55 +274,39 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// Events and step records are filed under the execution's `seq` (its number in listing order)
-/// rather than its ARN: new executions get growing numbers, so their rows are appended at the end
-/// of each B-tree, and a commit rewrites a few pages instead of splitting pages all over the tree
-/// (measured for commits of short executions: 13.5 WAL pages each keyed by ARN, about 9 this way).
+/// The layout [`SCHEMA`] creates, kept in `PRAGMA user_version`. Files of earlier layouts (0:
+/// no version was recorded) are migrated when opened; see [`migrate`].
+const LAYOUT: i64 = 3;
+
+/// What a commit costs is mostly the pages it rewrites (each is written whole to the WAL), so the
+/// layout keeps the rows of one commit on few pages:
 ///
-/// The events of one write are one row of `history_batches` (a JSON array), keyed by
-/// `seq << 32 | the batch's lowest event id`: one B-tree cell per write rather than per event.
-/// The rows of a commit are inserted in key order, so that the rows of executions started one
-/// after the other always go to the end of the tree, where SQLite appends to the last page without
-/// rebalancing its neighbours (inserted in queue order, the end of one execution landed before the
-/// start of the next, and each commit rewrote 4–5 history pages instead of 1–2).
+/// - An execution's row is keyed by its `seq`, its number in listing order (the rowid, so new
+///   executions go to the end of the table); the ARN finds it through the table's one index. Its
+///   start and, a moment later, its end usually rewrite the same last page.
+/// - Events and step records are filed under the execution's `seq` rather than its ARN, so their
+///   rows too are appended at the end of their B-trees.
+/// - The events of one write are one row of `history_batches` (see [`encode_events`]), keyed by
+///   `seq << 32 | the batch's lowest event id`. The rows of a commit are inserted in key order:
+///   in queue order, the end of one execution landed before the start of the next, and SQLite
+///   rebalanced the last pages of the tree on every commit instead of appending to the last one.
 ///
 /// `status` repeats the record's status so that listings filter without parsing every record.
+///
+/// Measured on small5 (each commit holding one execution's end and the next one's start): 9.2
+/// WAL pages of 4 KiB per commit with a row per event, executions keyed by ARN and indexed by
+/// state machine; 4.x pages this way.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS state_machines (
     arn TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS executions (
-    arn TEXT PRIMARY KEY, state_machine_arn TEXT NOT NULL, seq INTEGER NOT NULL, record TEXT NOT NULL,
-    status TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (state_machine_arn, seq);
+    seq INTEGER PRIMARY KEY, arn TEXT NOT NULL UNIQUE, state_machine_arn TEXT NOT NULL, status TEXT NOT NULL,
+    record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS history_batches (
     key INTEGER PRIMARY KEY, events TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS step_records (
     execution INTEGER NOT NULL, key TEXT NOT NULL, step TEXT NOT NULL,
     PRIMARY KEY (execution, key)) WITHOUT ROWID;
-";
-
-/// Adds `status` to the executions table of an earlier layout, in the caller's transaction.
-const MIGRATE_ADD_STATUS: &str = "
-ALTER TABLE executions ADD COLUMN status TEXT NOT NULL DEFAULT '';
-UPDATE executions SET status = json_extract(record, '$.status');
-";
-
-/// Moves the rows of the first layout (events and steps keyed by execution ARN, one row per
-/// event) to the current one, in the caller's transaction. Run only when the old tables exist.
-const MIGRATE_FROM_ARN_KEYS: &str = "
-INSERT INTO history_batches (key, events)
-    SELECT x.seq * 4294967296 + e.id, '[' || e.event || ']' FROM events e JOIN executions x ON x.arn = e.execution_arn;
-INSERT OR REPLACE INTO step_records (execution, key, step)
-    SELECT x.seq, s.key, s.step FROM steps s JOIN executions x ON x.arn = s.execution_arn;
-DROP TABLE events;
-DROP TABLE steps;
-";
-
-/// Moves the rows of the second layout (one `history` row per event, keyed as a batch row is) to
-/// batch rows of one event each, in the caller's transaction. Run only when `history` exists.
-const MIGRATE_FROM_EVENT_ROWS: &str = "
-INSERT INTO history_batches (key, events) SELECT key, '[' || event || ']' FROM history;
-DROP TABLE history;
 ";
 
 /// Event ids take the low 32 bits of a history key.
@@ -343,7 +320,7 @@ fn history_key(seq: i64, event_id: u64) -> Result<i64, StoreError> {
     Ok((seq << EVENT_ID_BITS) | event_id as i64)
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -351,19 +328,53 @@ fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, StoreError> 
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// An event as stored: `[timestamp (nanoseconds since the epoch), type, id, previous id,
+/// details]`, a JSON array rather than the API's object, whose field names and timestamp text
+/// made each row about a third longer.
+type StoredEvent<'a> = (i64, &'a str, u64, u64, &'a Map<String, Value>);
+
+/// [`StoredEvent`] as read back.
+type ReadEvent = (i64, String, u64, u64, Map<String, Value>);
+
+/// The events of one batch as one `history_batches` row: a JSON array of [`StoredEvent`]s.
+fn encode_events(events: &[HistoryEvent]) -> Result<String, StoreError> {
+    let stored = events
+        .iter()
+        .map(|event| {
+            let nanos = event.timestamp.timestamp_nanos_opt().ok_or_else(|| {
+                StoreError::Corrupt(format!("event {} has a timestamp beyond 2262: {}", event.id, event.timestamp))
+            })?;
+            Ok((nanos, event.event_type.as_str(), event.id, event.previous_event_id, &event.details))
+        })
+        .collect::<Result<Vec<StoredEvent<'_>>, StoreError>>()?;
+    to_json(&stored)
+}
+
+fn decode_events(text: &str) -> Result<impl Iterator<Item = HistoryEvent>, StoreError> {
+    let stored: Vec<ReadEvent> = from_json(text)?;
+    Ok(stored.into_iter().map(|(nanos, event_type, id, previous_event_id, details)| HistoryEvent {
+        timestamp: DateTime::from_timestamp_nanos(nanos),
+        event_type: EventType(event_type),
+        id,
+        previous_event_id,
+        details,
+    }))
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) a database file.
+    /// Opens (creating or migrating if needed) a database file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let writer = SqliteStore::prepare(Connection::open(&path)?)?;
         // Opened after the writer has switched the file to WAL and created the schema.
         let reader = Connection::open(&path)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
-        SqliteStore::with_connections(writer, Some(reader))
+        Ok(SqliteStore { writer: Mutex::new(writer), reader: Some(Mutex::new(reader)) })
     }
 
     /// A private in-memory database (for tests and benchmarks).
     pub fn in_memory() -> Result<Self, StoreError> {
-        SqliteStore::with_connections(SqliteStore::prepare(Connection::open_in_memory()?)?, None)
+        let writer = SqliteStore::prepare(Connection::open_in_memory()?)?;
+        Ok(SqliteStore { writer: Mutex::new(writer), reader: None })
     }
 
     fn prepare(mut connection: Connection) -> Result<Connection, StoreError> {
@@ -375,29 +386,21 @@ impl SqliteStore {
         connection.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if has_table(&transaction, "executions")? && !has_column(&transaction, "executions", "status")? {
-            transaction.execute_batch(MIGRATE_ADD_STATUS)?;
+        let layout: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if layout > LAYOUT {
+            return Err(StoreError::Corrupt(format!(
+                "the database has layout {layout}, newer than this program's ({LAYOUT})"
+            )));
         }
-        transaction.execute_batch(SCHEMA)?;
-        if has_table(&transaction, "events")? {
-            transaction.execute_batch(MIGRATE_FROM_ARN_KEYS)?;
-        }
-        if has_table(&transaction, "history")? {
-            transaction.execute_batch(MIGRATE_FROM_EVENT_ROWS)?;
+        if layout < LAYOUT {
+            migrate(&transaction)?;
+            transaction.pragma_update(None, "user_version", LAYOUT)?;
         }
         transaction.commit()?;
         Ok(connection)
     }
 
-    fn with_connections(writer: Connection, reader: Option<Connection>) -> Result<Self, StoreError> {
-        let last_seq: i64 = writer.query_row("SELECT COALESCE(MAX(seq), 0) FROM executions", [], |row| row.get(0))?;
-        Ok(SqliteStore {
-            writer: Mutex::new(Writer { connection: writer, next_seq: last_seq + 1 }),
-            reader: reader.map(Mutex::new),
-        })
-    }
-
-    fn write(&self) -> std::sync::MutexGuard<'_, Writer> {
+    fn write(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -405,9 +408,70 @@ impl SqliteStore {
     fn read<T>(&self, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         match &self.reader {
             Some(reader) => read(&reader.lock().unwrap_or_else(|p| p.into_inner())),
-            None => read(&self.write().connection),
+            None => read(&self.write()),
         }
     }
+}
+
+/// Brings a file of an earlier layout (or a new, empty one) to [`SCHEMA`], in the caller's
+/// transaction. The earlier layouts, all with `executions (arn TEXT PRIMARY KEY,
+/// state_machine_arn, seq, record)`:
+/// 0. events and steps keyed by execution ARN, one row per event (`events`, `steps`);
+/// 1. one `history` row per event keyed by `seq << 32 | id`, `step_records` keyed by `seq`;
+/// 2. as 1, with `history_batches` rows of event objects and a `status` column.
+fn migrate(transaction: &Connection) -> Result<(), StoreError> {
+    if has_table(transaction, "executions")? {
+        let status = if has_column(transaction, "executions", "status")? {
+            "status"
+        } else {
+            "json_extract(record, '$.status')"
+        };
+        transaction.execute_batch(&format!(
+            "ALTER TABLE executions RENAME TO old_executions;
+             DROP INDEX IF EXISTS executions_by_machine;
+             {SCHEMA}
+             INSERT INTO executions (seq, arn, state_machine_arn, status, record)
+                 SELECT seq, arn, state_machine_arn, {status}, record FROM old_executions ORDER BY seq;"
+        ))?;
+    } else {
+        transaction.execute_batch(SCHEMA)?;
+    }
+    // Event rows of the earlier layouts, as (history key, events as the API writes them).
+    let mut old_rows: Vec<(i64, String)> = Vec::new();
+    let mut collect = |query: &str| -> Result<(), StoreError> {
+        let mut statement = transaction.prepare(query)?;
+        let rows = statement.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))?;
+        for row in rows {
+            old_rows.push(row?);
+        }
+        Ok(())
+    };
+    if has_table(transaction, "events")? {
+        collect(
+            "SELECT x.seq * 4294967296 + e.id, '[' || e.event || ']' FROM events e
+                 JOIN old_executions x ON x.arn = e.execution_arn",
+        )?;
+        transaction.execute_batch(
+            "INSERT OR REPLACE INTO step_records (execution, key, step)
+                 SELECT x.seq, s.key, s.step FROM steps s JOIN old_executions x ON x.arn = s.execution_arn;
+             DROP TABLE events;
+             DROP TABLE steps;",
+        )?;
+    }
+    if has_table(transaction, "history")? {
+        collect("SELECT key, '[' || event || ']' FROM history")?;
+        transaction.execute_batch("DROP TABLE history")?;
+    }
+    // Layout 2's batches: the same table, rows of event objects.
+    collect("SELECT key, events FROM history_batches")?;
+    transaction.execute_batch("DELETE FROM history_batches; DROP TABLE IF EXISTS old_executions;")?;
+    old_rows.sort_unstable_by_key(|(key, _)| *key);
+    let mut insert = transaction.prepare("INSERT INTO history_batches (key, events) VALUES (?1, ?2)")?;
+    for (key, events) in old_rows {
+        let events: Vec<HistoryEvent> = from_json(&events)?;
+        insert.execute(params![key, encode_events(&events)?])?;
+    }
+    Ok(())
 }
 
 fn has_table(connection: &Connection, name: &str) -> Result<bool, StoreError> {
@@ -426,59 +490,49 @@ fn has_column(connection: &Connection, table: &str, column: &str) -> Result<bool
     )?)
 }
 
-impl Writer {
-    /// Writes batches in one transaction; nothing is written when one of them fails.
-    fn write_batches<'a>(&mut self, batches: impl IntoIterator<Item = (&'a str, &'a Batch)>) -> Result<(), StoreError> {
-        let transaction = self.connection.transaction()?;
-        let mut history_rows = Vec::new();
-        for (execution_arn, batch) in batches {
-            if let Some(row) = write_batch(&transaction, &mut self.next_seq, execution_arn, batch)? {
-                history_rows.push(row);
-            }
+/// Writes batches in one transaction; nothing is written when one of them fails.
+fn write_batches<'a>(
+    connection: &mut Connection,
+    batches: impl IntoIterator<Item = (&'a str, &'a Batch)>,
+) -> Result<(), StoreError> {
+    let transaction = connection.transaction()?;
+    let mut history_rows = Vec::new();
+    for (execution_arn, batch) in batches {
+        if let Some(row) = write_batch(&transaction, execution_arn, batch)? {
+            history_rows.push(row);
         }
-        // In key order: see SCHEMA.
-        history_rows.sort_unstable_by_key(|(key, _)| *key);
-        let mut insert = transaction.prepare_cached("INSERT INTO history_batches (key, events) VALUES (?1, ?2)")?;
-        for (key, events) in history_rows {
-            insert.execute(params![key, events])?;
-        }
-        drop(insert);
-        transaction.commit()?;
-        Ok(())
     }
+    // In key order: see SCHEMA.
+    history_rows.sort_unstable_by_key(|(key, _)| *key);
+    let mut insert = transaction.prepare_cached("INSERT INTO history_batches (key, events) VALUES (?1, ?2)")?;
+    for (key, events) in history_rows {
+        insert.execute(params![key, events])?;
+    }
+    drop(insert);
+    transaction.commit()?;
+    Ok(())
 }
 
 /// Writes one batch's execution record and step records inside the caller's transaction, and
-/// returns its history row (key and events), if it has events, for the caller to insert.
+/// returns its history row (key and encoded events), if it has events, for the caller to insert.
 fn write_batch(
     connection: &Connection,
-    next_seq: &mut i64,
     execution_arn: &str,
     batch: &Batch,
 ) -> Result<Option<(i64, String)>, StoreError> {
     let seq = match &batch.execution {
-        // Inserts an execution (numbered after the others, for listing order) or updates its
-        // record. Updates and rolled-back transactions skip numbers: gaps keep the order.
-        Some(record) => {
-            let seq = connection
-                .prepare_cached(
-                    "INSERT INTO executions (arn, state_machine_arn, seq, record, status) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (arn) DO UPDATE SET record = excluded.record, status = excluded.status
-                     RETURNING seq",
-                )?
-                .query_row(
-                    params![
-                        record.execution_arn,
-                        record.state_machine_arn,
-                        *next_seq,
-                        to_json(record)?,
-                        record.status.as_str()
-                    ],
-                    |row| row.get(0),
-                )?;
-            *next_seq += 1;
-            seq
-        }
+        // Inserts an execution (SQLite numbers it after the others: listing order) or updates
+        // its record.
+        Some(record) => connection
+            .prepare_cached(
+                "INSERT INTO executions (arn, state_machine_arn, status, record) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (arn) DO UPDATE SET status = excluded.status, record = excluded.record
+                 RETURNING seq",
+            )?
+            .query_row(
+                params![record.execution_arn, record.state_machine_arn, record.status.as_str(), to_json(record)?],
+                |row| row.get(0),
+            )?,
         None if batch.events.is_empty() && batch.steps.is_empty() => return Ok(None),
         None => execution_seq(connection, execution_arn)?
             .ok_or_else(|| StoreError::Corrupt(format!("history for an execution never stored: {execution_arn}")))?,
@@ -489,7 +543,7 @@ fn write_batch(
         insert_step.execute(params![seq, key, to_json(step)?])?;
     }
     match batch.events.iter().map(|event| event.id).min() {
-        Some(first) => Ok(Some((history_key(seq, first)?, to_json(&batch.events)?))),
+        Some(first) => Ok(Some((history_key(seq, first)?, encode_events(&batch.events)?))),
         None => Ok(None),
     }
 }
@@ -504,7 +558,7 @@ fn execution_seq(connection: &Connection, execution_arn: &str) -> Result<Option<
 
 impl HistoryStore for SqliteStore {
     fn put_state_machine(&self, record: &StateMachineRecord) -> Result<(), StoreError> {
-        self.write().connection.execute(
+        self.write().execute(
             "INSERT OR REPLACE INTO state_machines (arn, record) VALUES (?1, ?2)",
             params![record.arn, to_json(record)?],
         )?;
@@ -520,7 +574,7 @@ impl HistoryStore for SqliteStore {
     }
 
     fn delete_state_machine(&self, arn: &str) -> Result<(), StoreError> {
-        self.write().connection.execute("DELETE FROM state_machines WHERE arn = ?1", params![arn])?;
+        self.write().execute("DELETE FROM state_machines WHERE arn = ?1", params![arn])?;
         Ok(())
     }
 
@@ -555,11 +609,11 @@ impl HistoryStore for SqliteStore {
     }
 
     fn append(&self, execution_arn: &str, batch: Batch) -> Result<(), StoreError> {
-        self.write().write_batches([(execution_arn, &batch)])
+        write_batches(&mut self.write(), [(execution_arn, &batch)])
     }
 
     fn append_all(&self, batches: &[(String, Batch)]) -> Result<(), StoreError> {
-        self.write().write_batches(batches.iter().map(|(execution_arn, batch)| (execution_arn.as_str(), batch)))
+        write_batches(&mut self.write(), batches.iter().map(|(execution_arn, batch)| (execution_arn.as_str(), batch)))
     }
 
     fn groups_writes(&self) -> bool {
@@ -577,7 +631,7 @@ impl HistoryStore for SqliteStore {
                 .query_map(params![history_key(seq, 0)?, history_key(seq + 1, 0)?], |row| row.get::<_, String>(0))?;
             let mut events = Vec::new();
             for row in rows {
-                events.extend(from_json::<Vec<HistoryEvent>>(&row?)?);
+                events.extend(decode_events(&row?)?);
             }
             // Concurrent branches may have queued an event after a later one: batches can overlap.
             events.sort_by_key(|event| event.id);
@@ -605,7 +659,6 @@ impl HistoryStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::EventType;
     use serde_json::json;
 
     fn exercise(store: &dyn HistoryStore) {
@@ -662,10 +715,11 @@ mod tests {
     }
 
     /// Writes executions `arn:a` (RUNNING) and `arn:b` (SUCCEEDED) of `arn:sm` in an earlier
-    /// layout: `schema` creates its tables, `insert_event` and `insert_step` are its statements
-    /// (parameters: ARN, seq, event id or step key, JSON text). Then opens the file and checks
-    /// that both executions read as they were written, and that a new one is listed first.
-    fn check_migration(schema: &str, insert_event: &str, insert_step: &str) {
+    /// layout: `schema` creates its tables, `insert_execution` (parameters: ARN, seq, record,
+    /// status), `insert_event` and `insert_step` (ARN, seq, event id or step key, JSON text) are
+    /// its statements. Then opens the file and checks that both executions read as they were
+    /// written, and that a new one is listed first.
+    fn check_migration(schema: &str, insert_execution: &str, insert_event: &str, insert_step: &str) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         let record = |arn: &str, status: ExecutionStatus| ExecutionRecord {
@@ -688,7 +742,7 @@ mod tests {
             old.execute_batch(schema).unwrap();
             for (arn, seq, status) in executions {
                 let text = serde_json::to_string(&record(arn, status)).unwrap();
-                old.execute("INSERT INTO executions VALUES (?1, 'arn:sm', ?2, ?3)", params![arn, seq, text]).unwrap();
+                old.execute(insert_execution, params![arn, seq, text, status.as_str()]).unwrap();
                 for id in 1..=3u64 {
                     let event = json!({"timestamp": Utc::now(), "type": "PassStateEntered", "id": id,
                         "previousEventId": id - 1, "stateEnteredEventDetails": {"name": arn}});
@@ -737,6 +791,7 @@ mod tests {
                  PRIMARY KEY (execution_arn, id)) WITHOUT ROWID;
              CREATE TABLE steps (execution_arn TEXT NOT NULL, key TEXT NOT NULL, step TEXT NOT NULL,
                  PRIMARY KEY (execution_arn, key)) WITHOUT ROWID;",
+            "INSERT INTO executions SELECT ?1, 'arn:sm', ?2, ?3 WHERE ?4 IS NOT NULL",
             "INSERT INTO events SELECT ?1, ?3, ?4 WHERE ?2 IS NOT NULL",
             "INSERT INTO steps SELECT ?1, ?3, ?4 WHERE ?2 IS NOT NULL",
         );
@@ -751,9 +806,33 @@ mod tests {
              CREATE TABLE history (key INTEGER PRIMARY KEY, event TEXT NOT NULL);
              CREATE TABLE step_records (execution INTEGER NOT NULL, key TEXT NOT NULL, step TEXT NOT NULL,
                  PRIMARY KEY (execution, key)) WITHOUT ROWID;",
+            "INSERT INTO executions SELECT ?1, 'arn:sm', ?2, ?3 WHERE ?4 IS NOT NULL",
             "INSERT INTO history SELECT ?2 * 4294967296 + ?3, ?4 WHERE ?1 IS NOT NULL",
             "INSERT INTO step_records SELECT ?2, ?3, ?4 WHERE ?1 IS NOT NULL",
         );
+    }
+
+    #[test]
+    fn a_database_of_batches_of_event_objects_is_migrated_when_opened() {
+        check_migration(
+            "CREATE TABLE executions (arn TEXT PRIMARY KEY, state_machine_arn TEXT NOT NULL, seq INTEGER NOT NULL,
+                 record TEXT NOT NULL, status TEXT NOT NULL);
+             CREATE INDEX executions_by_machine ON executions (state_machine_arn, seq);
+             CREATE TABLE history_batches (key INTEGER PRIMARY KEY, events TEXT NOT NULL);
+             CREATE TABLE step_records (execution INTEGER NOT NULL, key TEXT NOT NULL, step TEXT NOT NULL,
+                 PRIMARY KEY (execution, key)) WITHOUT ROWID;",
+            "INSERT INTO executions VALUES (?1, 'arn:sm', ?2, ?3, ?4)",
+            "INSERT INTO history_batches SELECT ?2 * 4294967296 + ?3, '[' || ?4 || ']' WHERE ?1 IS NOT NULL",
+            "INSERT INTO step_records SELECT ?2, ?3, ?4 WHERE ?1 IS NOT NULL",
+        );
+    }
+
+    #[test]
+    fn a_database_of_a_newer_layout_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("newer.db");
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", LAYOUT + 1).unwrap();
+        assert!(matches!(SqliteStore::open(&path), Err(StoreError::Corrupt(_))));
     }
 
     fn event(id: u64) -> HistoryEvent {
