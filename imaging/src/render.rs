@@ -12,7 +12,7 @@ mod pixels;
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::Resizer;
 use serde::{Deserialize, Serialize};
 
 use crate::probe::orientation_swaps_dimensions;
@@ -209,22 +209,9 @@ fn resize_from_best<'s>(
         .iter()
         .filter(|image| image.width >= 2 * width && image.height >= 2 * height)
         .min_by_key(|image| u64::from(image.width) * u64::from(image.height));
-    let (source_ref, channels) = match intermediate {
-        Some(image) => (image.image_ref()?, image.channels),
-        None => (source.image_ref()?, source.channels),
-    };
-    let pixel_type = channels.pixel_type_eight();
-    let mut destination = fast_image_resize::images::Image::new(width, height, source_ref.pixel_type());
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-    resizer
-        .resize(&source_ref, &mut destination, &options)
-        .map_err(|error| ImageError::invalid(format!("resizing failed: {error}")))?;
-    let data = if destination.pixel_type() == pixel_type {
-        destination.into_vec()
-    } else {
-        // 16-bit source: resized at full precision, rounded to 8 bits at the small size.
-        let samples: &[u16] = bytemuck::cast_slice(destination.buffer());
-        samples.iter().map(|&sample| pixels::sixteen_to_eight(sample)).collect()
+    let (data, channels) = match intermediate {
+        Some(image) => (image.resample((width, height), resizer)?, image.channels),
+        None => (source.resample((width, height), resizer)?, source.channels),
     };
     Ok(Image8 { width, height, channels, data: Cow::Owned(data) })
 }

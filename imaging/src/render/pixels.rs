@@ -3,8 +3,9 @@
 
 use std::borrow::Cow;
 
-use fast_image_resize::PixelType;
-use fast_image_resize::images::ImageRef;
+use fast_image_resize::images::{TypedImage, TypedImageRef};
+use fast_image_resize::pixels::{U8, U8x2, U8x3, U8x4, U16, U16x2, U16x3, U16x4};
+use fast_image_resize::{FilterType, ImageBufferError, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::ImageError;
 
@@ -18,21 +19,12 @@ pub(crate) enum Channels {
 }
 
 impl Channels {
-    pub fn pixel_type_eight(self) -> PixelType {
+    pub fn count(self) -> usize {
         match self {
-            Channels::Gray => PixelType::U8,
-            Channels::GrayAlpha => PixelType::U8x2,
-            Channels::Rgb => PixelType::U8x3,
-            Channels::Rgba => PixelType::U8x4,
-        }
-    }
-
-    fn pixel_type_sixteen(self) -> PixelType {
-        match self {
-            Channels::Gray => PixelType::U16,
-            Channels::GrayAlpha => PixelType::U16x2,
-            Channels::Rgb => PixelType::U16x3,
-            Channels::Rgba => PixelType::U16x4,
+            Channels::Gray => 1,
+            Channels::GrayAlpha => 2,
+            Channels::Rgb => 3,
+            Channels::Rgba => 4,
         }
     }
 }
@@ -53,13 +45,24 @@ pub(crate) struct Decoded {
 }
 
 impl Decoded {
-    /// A view for the resizer (16-bit samples as native-endian bytes).
-    pub fn image_ref(&self) -> Result<ImageRef<'_>, ImageError> {
-        let (bytes, pixel_type) = match &self.samples {
-            Samples::Eight(samples) => (samples.as_slice(), self.channels.pixel_type_eight()),
-            Samples::Sixteen(samples) => (bytemuck::cast_slice(samples), self.channels.pixel_type_sixteen()),
-        };
-        image_ref(self.width, self.height, bytes, pixel_type)
+    /// Resamples the whole image to `size`, with 8-bit samples in the result (16-bit sources
+    /// are resampled at full precision and rounded at the small size).
+    pub fn resample(&self, size: (u32, u32), resizer: &mut Resizer) -> Result<Vec<u8>, ImageError> {
+        let from = (self.width, self.height);
+        match &self.samples {
+            Samples::Eight(samples) => resample_eight(samples, from, self.channels, size, resizer),
+            Samples::Sixteen(samples) => {
+                let mut resampled = vec![0u16; size.0 as usize * size.1 as usize * self.channels.count()];
+                let (source, destination) = (bytemuck::cast_slice(samples), bytemuck::cast_slice_mut(&mut resampled));
+                match self.channels {
+                    Channels::Gray => resample_typed::<U16>(source, from, destination, size, resizer),
+                    Channels::GrayAlpha => resample_typed::<U16x2>(source, from, destination, size, resizer),
+                    Channels::Rgb => resample_typed::<U16x3>(source, from, destination, size, resizer),
+                    Channels::Rgba => resample_typed::<U16x4>(source, from, destination, size, resizer),
+                }?;
+                Ok(resampled.iter().map(|&sample| sixteen_to_eight(sample)).collect())
+            }
+        }
     }
 
     /// The whole image with 8-bit samples: borrowed when already 8-bit.
@@ -82,14 +85,47 @@ pub(crate) struct Image8<'a> {
 }
 
 impl Image8<'_> {
-    pub fn image_ref(&self) -> Result<ImageRef<'_>, ImageError> {
-        image_ref(self.width, self.height, &self.data, self.channels.pixel_type_eight())
+    /// Resamples the whole image to `size`.
+    pub fn resample(&self, size: (u32, u32), resizer: &mut Resizer) -> Result<Vec<u8>, ImageError> {
+        resample_eight(&self.data, (self.width, self.height), self.channels, size, resizer)
     }
 }
 
-fn image_ref(width: u32, height: u32, bytes: &[u8], pixel_type: PixelType) -> Result<ImageRef<'_>, ImageError> {
-    ImageRef::new(width, height, bytes, pixel_type)
-        .map_err(|error| ImageError::invalid(format!("decoded buffer does not match its size: {error}")))
+fn resample_eight(
+    samples: &[u8],
+    from: (u32, u32),
+    channels: Channels,
+    size: (u32, u32),
+    resizer: &mut Resizer,
+) -> Result<Vec<u8>, ImageError> {
+    let mut resampled = vec![0u8; size.0 as usize * size.1 as usize * channels.count()];
+    match channels {
+        Channels::Gray => resample_typed::<U8>(samples, from, &mut resampled, size, resizer),
+        Channels::GrayAlpha => resample_typed::<U8x2>(samples, from, &mut resampled, size, resizer),
+        Channels::Rgb => resample_typed::<U8x3>(samples, from, &mut resampled, size, resizer),
+        Channels::Rgba => resample_typed::<U8x4>(samples, from, &mut resampled, size, resizer),
+    }?;
+    Ok(resampled)
+}
+
+/// Lanczos3 from `source` into `destination`, both interleaved `P` pixels. Naming the eight pixel
+/// types render uses, instead of the resizer's run-time dispatch over all of them, keeps the SIMD
+/// kernels of the others (f32, i32) out of the Lambda binary.
+fn resample_typed<P: PixelTrait>(
+    source: &[u8],
+    (source_width, source_height): (u32, u32),
+    destination: &mut [u8],
+    (width, height): (u32, u32),
+    resizer: &mut Resizer,
+) -> Result<(), ImageError> {
+    let mismatch =
+        |error: ImageBufferError| ImageError::invalid(format!("pixel buffer does not match its size: {error}"));
+    let source = TypedImageRef::<P>::from_buffer(source_width, source_height, source).map_err(mismatch)?;
+    let mut destination = TypedImage::<P>::from_buffer(width, height, destination).map_err(mismatch)?;
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    resizer
+        .resize_typed(&source, &mut destination, &options)
+        .map_err(|error| ImageError::invalid(format!("resizing failed: {error}")))
 }
 
 /// Rounds a 16-bit sample to the nearest 8-bit one.
