@@ -303,13 +303,6 @@ impl Engine {
             "arn:aws:states:{}:{}:execution:{}:{name}",
             self.inner.config.region, self.inner.config.account_id, machine.record.name
         );
-        if let Some(existing) = self.inner.store.execution(&execution_arn)? {
-            // AWS: the same name and input while still running is idempotent.
-            if existing.status == ExecutionStatus::Running && existing.input == input_text {
-                return Ok(StartedExecution { execution_arn, start_date: existing.start_date });
-            }
-            return Err(EngineError::ExecutionAlreadyExists(execution_arn));
-        }
         let start_date = self.inner.clock.now();
         let record = ExecutionRecord {
             execution_arn: execution_arn.clone(),
@@ -335,11 +328,21 @@ impl Engine {
                 d
             }),
         );
-        self.launch(run, record, input_value, started, true).await.map_err(|refusal| match refusal {
-            Refusal::AlreadyOpen => EngineError::ExecutionAlreadyExists(execution_arn.clone()),
-            Refusal::Engine(error) => error,
-        })?;
-        Ok(StartedExecution { execution_arn, start_date })
+        match self.launch(run, record, input_value, started, Opening::Start).await {
+            Ok(()) => Ok(StartedExecution { execution_arn, start_date }),
+            // Open here, or stored: the store refused the start's write (no read before it, to keep
+            // a start to one commit).
+            Err(Refusal::AlreadyOpen | Refusal::Engine(EngineError::Store(StoreError::ExecutionExists(_)))) => {
+                match self.inner.store.execution(&execution_arn)? {
+                    // AWS: the same name and input while still running is idempotent.
+                    Some(existing) if existing.status == ExecutionStatus::Running && existing.input == input_text => {
+                        Ok(StartedExecution { execution_arn, start_date: existing.start_date })
+                    }
+                    _ => Err(EngineError::ExecutionAlreadyExists(execution_arn)),
+                }
+            }
+            Err(Refusal::Engine(error)) => Err(error),
+        }
     }
 
     fn make_run(
@@ -381,18 +384,19 @@ impl Engine {
         self.open_executions() >= self.inner.config.max_open_executions
     }
 
-    /// Opens an execution: registers it as open (refusing it when it is open already, or, when
-    /// `limited`, beyond `max_open_executions`), makes its record and the events emitted so far
-    /// durable, then announces it and runs it. Executions resumed after a restart are not
-    /// `limited`: they were accepted before.
+    /// Opens an execution: registers it as open (refusing it when it is open already, or, unless
+    /// it is resumed, beyond `max_open_executions`), makes its record and the events emitted so
+    /// far durable, then announces it and runs it.
     async fn launch(
         &self,
         run: Run,
         record: ExecutionRecord,
         input: Value,
         previous: u64,
-        limited: bool,
+        opening: Opening,
     ) -> Result<(), Refusal> {
+        // Executions resumed after a restart were accepted before: the limit does not apply.
+        let limited = opening != Opening::Resume;
         let (stop_tx, stop_rx) = watch::channel(None);
         let (done_tx, done_rx) = watch::channel(None);
         {
@@ -409,7 +413,7 @@ impl Engine {
         }
         // The record and ExecutionStarted / ExecutionRedriven are durable before the execution
         // is announced.
-        if let Err(error) = run.flush_with(Some(record.clone())).await {
+        if let Err(error) = run.flush_opening(record.clone(), opening == Opening::Start).await {
             lock(&self.inner.running).remove(&record.execution_arn);
             return Err(Refusal::Engine(error.into()));
         }
@@ -517,7 +521,7 @@ impl Engine {
                 record.error = error;
                 record.cause = cause;
                 record.stop_date = Some(now);
-                let batch = Batch { events: vec![aborted], steps: Vec::new(), execution: Some(record.clone()) };
+                let batch = Batch { events: vec![aborted], execution: Some(record.clone()), ..Batch::default() };
                 self.inner.journal.append(execution_arn, batch).await?;
                 let _ = self.inner.changes.send(StatusChange { execution: record });
                 Ok(now)
@@ -563,7 +567,7 @@ impl Engine {
         let run = self.make_run(&machine, &record, input.clone(), replay, last);
         let redriven =
             run.emit(last, EventType::new("ExecutionRedriven"), Some(json!({"redriveCount": record.redrive_count})));
-        self.launch(run, record, input, redriven, true).await.map_err(|refusal| match refusal {
+        self.launch(run, record, input, redriven, Opening::Redrive).await.map_err(|refusal| match refusal {
             Refusal::AlreadyOpen => {
                 EngineError::ExecutionNotRedrivable(format!("Execution is already being redriven: {execution_arn}"))
             }
@@ -590,7 +594,7 @@ impl Engine {
                 .map_err(|e| EngineError::Store(StoreError::Corrupt(e.to_string())))?;
             let replay = self.inner.store.steps(&record.execution_arn)?;
             let run = self.make_run(&machine, &record, input.clone(), replay, last);
-            match self.launch(run, record, input, last, false).await {
+            match self.launch(run, record, input, last, Opening::Resume).await {
                 Ok(()) => resumed += 1,
                 // Started meanwhile by another call.
                 Err(Refusal::AlreadyOpen) => {}
@@ -621,6 +625,14 @@ fn page<T>(
     let end = (start + size).min(items.len());
     let next = (end < items.len()).then(|| end.to_string());
     Ok((items.into_iter().skip(start).take(end - start).collect(), next))
+}
+
+/// How an execution is opened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    Start,
+    Redrive,
+    Resume,
 }
 
 /// Why an execution was not opened.
@@ -729,7 +741,7 @@ async fn drive(
         // Step records serve resume and redrive, and a SUCCEEDED execution gets neither.
         run.discard_unwritten_steps();
     }
-    if let Err(error) = run.flush_with(Some(record.clone())).await {
+    if let Err(error) = run.flush_end(record.clone()).await {
         tracing::error!(execution = %record.execution_arn, %error, "cannot store the end of the execution");
     }
     record

@@ -25,6 +25,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("history writer: {0}")]
     Writer(String),
+    /// A batch that starts an execution found one with its ARN stored already.
+    #[error("an execution with this ARN is stored already: {0}")]
+    ExecutionExists(String),
 }
 
 /// The status of an execution, as DescribeExecution names it.
@@ -124,6 +127,10 @@ pub struct Batch {
     pub events: Vec<HistoryEvent>,
     pub steps: Vec<(String, StepRecord)>,
     pub execution: Option<ExecutionRecord>,
+    /// The batch starts its execution: the store refuses it ([`StoreError::ExecutionExists`],
+    /// writing nothing of it) when an execution with its ARN is stored already. The check is
+    /// the store's, in the write itself, so that a start costs no read before its write.
+    pub starts_execution: bool,
 }
 
 /// Where executions and their history live. Implementations are called from async tasks and
@@ -202,12 +209,7 @@ impl HistoryStore for MemoryStore {
     }
 
     fn put_execution(&self, record: &ExecutionRecord) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        match inner.executions.iter_mut().find(|e| e.execution_arn == record.execution_arn) {
-            Some(existing) => *existing = record.clone(),
-            None => inner.executions.push(record.clone()),
-        }
-        Ok(())
+        self.append(&record.execution_arn, Batch { execution: Some(record.clone()), ..Batch::default() })
     }
 
     fn execution(&self, execution_arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
@@ -231,10 +233,14 @@ impl HistoryStore for MemoryStore {
     }
 
     fn append(&self, execution_arn: &str, batch: Batch) -> Result<(), StoreError> {
-        if let Some(record) = &batch.execution {
-            self.put_execution(record)?;
-        }
         let mut inner = self.lock();
+        if let Some(record) = batch.execution {
+            match inner.executions.iter_mut().find(|e| e.execution_arn == record.execution_arn) {
+                Some(_) if batch.starts_execution => return Err(StoreError::ExecutionExists(record.execution_arn)),
+                Some(existing) => *existing = record,
+                None => inner.executions.push(record),
+            }
+        }
         if !batch.events.is_empty() {
             match inner.events.get_mut(execution_arn) {
                 Some(list) => list.extend(batch.events),
@@ -522,17 +528,24 @@ fn write_batch(
 ) -> Result<Option<(i64, String)>, StoreError> {
     let seq = match &batch.execution {
         // Inserts an execution (SQLite numbers it after the others: listing order) or updates
-        // its record.
-        Some(record) => connection
-            .prepare_cached(
+        // its record; a start only inserts.
+        Some(record) => {
+            let sql = if batch.starts_execution {
+                "INSERT INTO executions (arn, state_machine_arn, status, record) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (arn) DO NOTHING RETURNING seq"
+            } else {
                 "INSERT INTO executions (arn, state_machine_arn, status, record) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (arn) DO UPDATE SET status = excluded.status, record = excluded.record
-                 RETURNING seq",
-            )?
-            .query_row(
-                params![record.execution_arn, record.state_machine_arn, record.status.as_str(), to_json(record)?],
-                |row| row.get(0),
-            )?,
+                 RETURNING seq"
+            };
+            let parameters =
+                params![record.execution_arn, record.state_machine_arn, record.status.as_str(), to_json(record)?];
+            connection
+                .prepare_cached(sql)?
+                .query_row(parameters, |row| row.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::ExecutionExists(record.execution_arn.clone()))?
+        }
         None if batch.events.is_empty() && batch.steps.is_empty() => return Ok(None),
         None => execution_seq(connection, execution_arn)?
             .ok_or_else(|| StoreError::Corrupt(format!("history for an execution never stored: {execution_arn}")))?,
@@ -707,6 +720,16 @@ mod tests {
         let step = StepRecord { output: r#"{"a":1}"#.to_owned(), next: Some("B".into()), assigned: None };
         store.append("arn:e1", Batch { steps: vec![("/A#0".to_owned(), step.clone())], ..Batch::default() }).unwrap();
         assert_eq!(store.steps("arn:e1").unwrap()["/A#0"], step);
+        // A start under a stored ARN is refused whole.
+        let restart = Batch {
+            events: store.events("arn:e1").unwrap(),
+            execution: Some(record.clone()),
+            starts_execution: true,
+            ..Batch::default()
+        };
+        assert!(matches!(store.append("arn:e1", restart), Err(StoreError::ExecutionExists(arn)) if arn == "arn:e1"));
+        assert_eq!(store.execution("arn:e1").unwrap().unwrap().status, ExecutionStatus::Succeeded);
+        assert_eq!(store.events("arn:e1").unwrap().len(), 2);
     }
 
     #[test]

@@ -316,3 +316,31 @@ async fn executions_beyond_the_slots_start_at_once_and_beyond_the_open_limit_are
     assert_eq!(invoker.calls(&json!({"n": 2})), 0);
     engine.start_execution(&machine.arn, None, Some("{}")).await.unwrap();
 }
+
+/// A start whose name is taken is refused by the store's write itself (there is no read before
+/// it): by both stores, for an execution that has ended (idempotency only covers running ones),
+/// and without touching the stored execution or its history.
+#[tokio::test]
+async fn a_start_under_a_stored_name_is_refused_by_the_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: [Arc<dyn HistoryStore>; 2] =
+        [Arc::new(MemoryStore::new()), Arc::new(SqliteStore::open(dir.path().join("engine.db")).unwrap())];
+    for store in stores {
+        let engine = engine(store, Arc::new(Recorder::default()));
+        let definition = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}).to_string();
+        let machine = engine.create_state_machine("once", &definition, "arn:aws:iam::1:role/r").unwrap();
+        let started = engine.start_execution(&machine.arn, Some("n".into()), Some("{}")).await.unwrap();
+        let done = engine.wait_for_completion(&started.execution_arn).await.unwrap();
+        assert_eq!(done.status, ExecutionStatus::Succeeded);
+        let history = engine.get_execution_history(&started.execution_arn, None, None, false).unwrap().events;
+        assert!(matches!(
+            engine.start_execution(&machine.arn, Some("n".into()), Some("{}")).await,
+            Err(EngineError::ExecutionAlreadyExists(_))
+        ));
+        assert_eq!(engine.describe_execution(&started.execution_arn).unwrap(), done);
+        assert_eq!(engine.get_execution_history(&started.execution_arn, None, None, false).unwrap().events, history);
+        // Another name still starts.
+        let other = engine.start_execution(&machine.arn, Some("m".into()), Some("{}")).await.unwrap();
+        assert_eq!(engine.wait_for_completion(&other.execution_arn).await.unwrap().status, ExecutionStatus::Succeeded);
+    }
+}
