@@ -136,6 +136,7 @@ async fn every_command_reads_a_stack_on_aws() {
                 ACCESS_KEY, SECRET_KEY, None, None, "tests",
             ))
             .endpoint_url(&moto.endpoint)
+            .http_client(imgflow_steps::https_client())
             .build(),
     );
     cloudformation

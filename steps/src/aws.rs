@@ -1,10 +1,20 @@
-//! Mapping AWS SDK failures onto step errors: one rule for S3 and DynamoDB alike.
+//! The HTTPS client of every AWS SDK client, and the mapping of AWS SDK failures onto step
+//! errors: one rule for S3 and DynamoDB alike.
 
+use aws_sdk_s3::config::SharedHttpClient;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use crate::error::StepError;
 
 type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
+
+/// The HTTP client for AWS SDK clients and configurations (`http_client(...)`): the SDK's own
+/// hyper client with rustls, on ring rather than the SDK default's aws-lc, which would add a few
+/// MB to every Lambda binary. It trusts the system's root certificates, as the default does.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
 
 /// Error codes that mean "try again later" on S3 and DynamoDB.
 const TRANSIENT_CODES: &[&str] = &[

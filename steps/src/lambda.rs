@@ -7,6 +7,10 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::StepConfig;
 use crate::error::StepError;
@@ -21,7 +25,8 @@ impl Environment {
     pub async fn load() -> Result<Self, lambda_runtime::Error> {
         init_tracing();
         let config = StepConfig::from_env()?;
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let aws =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(crate::https_client()).load().await;
         Ok(Environment { config, aws })
     }
 
@@ -30,11 +35,17 @@ impl Environment {
     }
 }
 
-/// JSON logs, one object per line, as CloudWatch Logs Insights reads them. `RUST_LOG` filters.
+/// JSON logs, one object per line, as CloudWatch Logs Insights reads them. `RUST_LOG` filters
+/// with `target=level` lists (`Targets`: `EnvFilter`'s span and field filters would bring a regex
+/// engine into every Lambda binary).
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(Level::INFO));
+    let logs = tracing_subscriber::fmt::layer().json().with_current_span(false).without_time();
     // The runtime may already have a subscriber in tests; a second init is not an error worth failing on.
-    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(false).without_time().try_init();
+    let _ = tracing_subscriber::registry().with(logs).with(filter).try_init();
 }
 
 /// Runs the Lambda loop around `handler`. The payload is parsed here so that bad input is a typed

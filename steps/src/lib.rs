@@ -18,5 +18,6 @@ pub mod resize;
 pub mod validate;
 pub mod write_metadata;
 
+pub use aws::https_client;
 pub use config::StepConfig;
 pub use error::StepError;

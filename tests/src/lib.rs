@@ -64,6 +64,7 @@ impl S3Fixture {
             .credentials_provider(credentials())
             .endpoint_url(endpoint.url())
             .force_path_style(true)
+            .http_client(imgflow_steps::https_client())
             .build();
         let client = aws_sdk_s3::Client::from_conf(config);
         let bucket = "images".to_owned();
@@ -165,6 +166,7 @@ impl Moto {
             .region(aws_sdk_sfn::config::Region::new(REGION))
             .credentials_provider(aws_sdk_sfn::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests"))
             .endpoint_url(&self.endpoint)
+            .http_client(imgflow_steps::https_client())
             .build();
         aws_sdk_sfn::Client::from_conf(config)
     }
@@ -177,6 +179,7 @@ impl Moto {
                 ACCESS_KEY, SECRET_KEY, None, None, "tests",
             ))
             .endpoint_url(&self.endpoint)
+            .http_client(imgflow_steps::https_client())
             .build();
         aws_sdk_dynamodb::Client::from_conf(config)
     }

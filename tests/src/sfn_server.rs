@@ -58,6 +58,7 @@ impl SfnServer {
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "imgflow-tests"))
             .endpoint_url(self.url())
+            .http_client(imgflow_steps::https_client())
             .build();
         aws_sdk_sfn::Client::from_conf(config)
     }

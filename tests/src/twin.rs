@@ -56,6 +56,7 @@ impl TestTwin {
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
             .endpoint_url(self.url())
+            .http_client(imgflow_steps::https_client())
             .build()
     }
 

@@ -13,7 +13,8 @@ use serde_json::Value;
 use super::{Backend, ClientArgs, HttpApi, ImageList, ImageService, UploadAccepted};
 
 pub(super) async fn connect(args: &ClientArgs) -> Result<Backend> {
-    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let config =
+        aws_config::defaults(BehaviorVersion::latest()).http_client(imgflow_steps::https_client()).load().await;
     if config.region().is_none() {
         bail!("no AWS region configured: set AWS_REGION or a profile's region");
     }

@@ -199,6 +199,7 @@ fn twin(endpoint: &str) -> Result<Backend> {
         .region(aws_sdk_sfn::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sfn::config::Credentials::new("test", "test", None, None, "imgflow-twin"))
         .endpoint_url(api.base_url())
+        .http_client(imgflow_steps::https_client())
         .build();
     Ok(Backend {
         sfn: aws_sdk_sfn::Client::from_conf(config),
