@@ -3,21 +3,24 @@
 //! access to objects so that the URLs in the metadata open in a browser.
 
 pub mod announcing;
+pub mod in_process;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use http::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
-use s3s::{S3Result, s3_error};
+use s3s::{Body, S3Result, s3_error};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use announcing::{AnnouncingFs, ObjectEvents};
+pub use in_process::InProcessS3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum S3EndpointError {
@@ -63,6 +66,18 @@ pub fn service(
     builder.set_auth(SimpleAuth::from_single(credentials.access_key, credentials.secret_key));
     builder.set_access(PublicRead);
     Ok((builder.build(), announcing))
+}
+
+/// The service's answer to one request to the twin, whether it came over TCP or [`in_process`].
+/// s3s turns S3 errors into S3's XML error responses itself; what it cannot answer becomes a 500.
+pub async fn answer(service: &S3Service, request: Request<Body>) -> Response<Body> {
+    match service.call(request).await {
+        Ok(response) => response,
+        Err(error) => crate::twin::api::json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({"message": format!("S3 request failed: {error:?}")}),
+        ),
+    }
 }
 
 /// A running endpoint on its own address, without the rest of the twin (for tests of the steps);

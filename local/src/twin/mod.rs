@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 
 use crate::functions::{EngineFailedStates, Faults, InvalidFault, StepFunctions, substitute, substitutions};
 use crate::metadata_sqlite::SqliteMetadataStore;
-use crate::s3::{self, Credentials, S3EndpointError};
+use crate::s3::{self, Credentials, InProcessS3, S3EndpointError};
 use crate::sfn;
 use api::{DEFAULT_UPLOAD_LIMIT, UploadApi, json_response};
 use failures::{DeliveryLog, DeliveryLogError, FailureRule};
@@ -141,8 +141,10 @@ impl Twin {
         steps.public_base_url = Some(format!("{url}/{}", config.bucket));
         let metadata: Arc<dyn MetadataStore> = Arc::new(SqliteMetadataStore::open(&data_dir.join("metadata.sqlite"))?);
         let failed_states = Arc::new(EngineFailedStates::default());
+        // The steps reach the S3 service in-process; it is connected once it exists (below).
+        let steps_s3 = InProcessS3::default();
         let functions = Arc::new(StepFunctions {
-            s3: S3Objects::new(s3_client(&url, &config.credentials)),
+            s3: S3Objects::new(s3_client(&url, &config.credentials, steps_s3.clone())),
             store: Arc::clone(&metadata),
             failed_states: failed_states.clone(),
             config: steps,
@@ -163,6 +165,7 @@ impl Twin {
         std::fs::create_dir_all(s3_root.join(&config.bucket))
             .map_err(|source| TwinError::DataDir { path: s3_root.display().to_string(), source })?;
         let (s3_service, objects) = s3::service(&s3_root, config.credentials.clone(), pipeline.clone())?;
+        steps_s3.connect(s3_service.clone());
 
         let (stop, stopped) = watch::channel(false);
         let rule = Arc::new(FailureRule {
@@ -236,8 +239,9 @@ fn register_pipeline(engine: &Engine, config: &EngineConfig) -> Result<String, T
     Ok(arn)
 }
 
-/// The steps' S3 client: the twin's own S3 endpoint, path-style.
-fn s3_client(url: &str, credentials: &Credentials) -> aws_sdk_s3::Client {
+/// The steps' S3 client: the twin's own S3 endpoint, path-style, reached in-process (its URL
+/// still names the host that requests are signed for).
+fn s3_client(url: &str, credentials: &Credentials, connection: InProcessS3) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
@@ -250,6 +254,7 @@ fn s3_client(url: &str, credentials: &Credentials) -> aws_sdk_s3::Client {
         ))
         .endpoint_url(url)
         .force_path_style(true)
+        .http_client(connection)
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
@@ -305,10 +310,7 @@ async fn handle(services: &Services, request: Request<Incoming>) -> Response<Bod
         router::Destination::Image(id) => services.api.image(&id).await,
         router::Destination::Images => services.api.images(request.uri().query()).await,
         router::Destination::Console => console(request.uri().path()),
-        router::Destination::S3 => match services.s3.call(request.map(Body::from)).await {
-            Ok(response) => response,
-            Err(error) => plain(StatusCode::INTERNAL_SERVER_ERROR, format!("S3 request failed: {error:?}")),
-        },
+        router::Destination::S3 => s3::answer(&services.s3, request.map(Body::from)).await,
     }
 }
 
