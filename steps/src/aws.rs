@@ -80,7 +80,8 @@ pub(crate) async fn collect_limited(
     limit: u64,
     what: &str,
 ) -> Result<Vec<u8>, StepError> {
-    let mut bytes = Vec::with_capacity(expected_len.unwrap_or(0).min(limit) as usize);
+    let expected_len = expected_len.unwrap_or(0).min(limit) as usize;
+    let mut bytes = Vec::new();
     while let Some(chunk) = body.try_next().await.map_err(|error| {
         StepError::TransientError(format!("{what}: reading the object failed: {}", describe(&error)))
     })? {
@@ -89,7 +90,38 @@ pub(crate) async fn collect_limited(
                 "{what}: the object is larger than the limit of {limit} bytes"
             )));
         }
-        bytes.extend_from_slice(&chunk);
+        if bytes.is_empty() {
+            // The first chunk becomes the buffer: a body that comes in one piece (the local
+            // twin's in-process S3 reads whole photos at once) is not copied.
+            bytes = Vec::from(chunk);
+            bytes.reserve(expected_len.saturating_sub(bytes.len()));
+        } else {
+            bytes.extend_from_slice(&chunk);
+        }
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::primitives::ByteStream;
+
+    #[tokio::test]
+    async fn bodies_are_collected_whole_in_one_piece_or_many_up_to_the_limit() {
+        let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let one_piece = || ByteStream::from(content.clone());
+        assert_eq!(collect_limited(one_piece(), Some(10_000), 10_000, "x").await.unwrap(), content);
+        let error = collect_limited(one_piece(), None, 9_999, "x").await.unwrap_err();
+        assert_eq!(error.asl_name(), "ImageTooLarge", "{error}");
+
+        let path = std::env::temp_dir().join(format!("imgflow-collect-{}", std::process::id()));
+        std::fs::write(&path, &content).unwrap();
+        let in_pieces = || aws_sdk_s3::primitives::FsBuilder::new().path(&path).buffer_size(1_000).build();
+        assert_eq!(collect_limited(in_pieces().await.unwrap(), Some(10_000), 10_000, "x").await.unwrap(), content);
+        assert_eq!(collect_limited(in_pieces().await.unwrap(), None, 10_000, "x").await.unwrap(), content);
+        let error = collect_limited(in_pieces().await.unwrap(), Some(10_000), 9_999, "x").await.unwrap_err();
+        assert_eq!(error.asl_name(), "ImageTooLarge", "{error}");
+        std::fs::remove_file(&path).unwrap();
+    }
 }
