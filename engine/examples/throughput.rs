@@ -7,7 +7,9 @@
 //!
 //! Executions run on a single-threaded tokio runtime. Besides wall-clock throughput it prints
 //! throughput per CPU-second of the process (from `/proc/self/stat`), which stays meaningful when
-//! other programs load the machine.
+//! other programs load the machine, and, with SQLite, how many pages the commits wrote to the WAL
+//! per execution (the WAL file's frames once the executions have ended: what persistence costs
+//! is mostly those writes).
 //!
 //! `cargo run -p imgflow-engine --release --example throughput [-- REPEATS [WORKLOAD]]`
 
@@ -48,7 +50,12 @@ fn load(
     })
 }
 
-async fn run_once(workload: &Workload, store: Arc<dyn HistoryStore>) -> Result<Duration, String> {
+/// One run: its wall time and, given the database's WAL file, the frames (pages) the run wrote to it.
+async fn run_once(
+    workload: &Workload,
+    store: Arc<dyn HistoryStore>,
+    wal: Option<&Path>,
+) -> Result<(Duration, Option<u64>), String> {
     let config = EngineConfig { max_concurrent_executions: 256, ..EngineConfig::default() };
     let engine =
         Engine::new(store, Arc::new(NoTasks), Arc::new(InstantClock::new()), config).map_err(|e| e.to_string())?;
@@ -76,7 +83,17 @@ async fn run_once(workload: &Workload, store: Arc<dyn HistoryStore>) -> Result<D
             return Err(format!("{arn} ended {} ({:?}: {:?})", done.status, done.error, done.cause));
         }
     }
-    Ok(started.elapsed())
+    let elapsed = started.elapsed();
+    // Read while the engine (and with it the database) is open: closing checkpoints the WAL.
+    Ok((elapsed, wal.and_then(wal_frames)))
+}
+
+/// The frames in a WAL file: a 32-byte header (the page size at bytes 8–11, big-endian), then
+/// frames of a 24-byte header and one page.
+fn wal_frames(path: &Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    let page_size = u32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?);
+    Some((bytes.len() as u64).saturating_sub(32) / (u64::from(page_size) + 24))
 }
 
 /// CPU time used by this process so far (user + system), from `/proc/self/stat`.
@@ -105,18 +122,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     workloads.retain(|w| only.as_deref().is_none_or(|o| o == w.name));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let dir = tempfile::tempdir()?;
-    println!("{:<11} {:<8} {:>10} {:>15} {:>19}", "workload", "store", "median", "transitions/s", "transitions/cpu-s");
+    println!(
+        "{:<11} {:<8} {:>10} {:>15} {:>19} {:>15}",
+        "workload", "store", "median", "transitions/s", "transitions/cpu-s", "wal-pages/exec"
+    );
     for workload in &workloads {
         for persisted in [false, true] {
             let mut times = Vec::with_capacity(repeats);
+            let mut frames = Vec::with_capacity(repeats);
             let cpu_before = process_cpu_time();
             for repeat in 0..repeats {
-                let store: Arc<dyn HistoryStore> = if persisted {
-                    Arc::new(SqliteStore::open(dir.path().join(format!("{}-{repeat}.db", workload.name)))?)
-                } else {
-                    Arc::new(MemoryStore::new())
-                };
-                times.push(runtime.block_on(run_once(workload, store))?);
+                let path = dir.path().join(format!("{}-{repeat}.db", workload.name));
+                let wal = path.with_extension("db-wal");
+                let store: Arc<dyn HistoryStore> =
+                    if persisted { Arc::new(SqliteStore::open(&path)?) } else { Arc::new(MemoryStore::new()) };
+                let (time, written) =
+                    runtime.block_on(run_once(workload, store, persisted.then_some(wal.as_path())))?;
+                times.push(time);
+                frames.extend(written);
             }
             let cpu = process_cpu_time().zip(cpu_before).map(|(after, before)| after - before);
             times.sort();
@@ -126,13 +149,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 || "n/a".to_owned(),
                 |cpu| format!("{:.0}", transitions * repeats as f64 / cpu.as_secs_f64()),
             );
+            frames.sort();
+            let pages_per_execution = frames
+                .get(frames.len() / 2)
+                .map_or_else(|| "-".to_owned(), |f| format!("{:.1}", *f as f64 / workload.executions as f64));
             println!(
-                "{:<11} {:<8} {:>8.1}ms {:>15.0} {:>19}",
+                "{:<11} {:<8} {:>8.1}ms {:>15.0} {:>19} {:>15}",
                 workload.name,
                 if persisted { "sqlite" } else { "memory" },
                 median.as_secs_f64() * 1000.0,
                 transitions / median.as_secs_f64(),
-                per_cpu_second
+                per_cpu_second,
+                pages_per_execution
             );
         }
     }

@@ -92,14 +92,6 @@ struct Pending {
     steps: Vec<(String, StepRecord)>,
 }
 
-/// Which write of an execution a flush is.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Flush {
-    Start,
-    Step,
-    End,
-}
-
 /// The most events kept in memory between two flushes.
 const FLUSH_EVERY: usize = 256;
 
@@ -154,7 +146,7 @@ impl Run {
     /// the engine (a task, the passing of time) ever depends on unwritten records. Pass, Choice
     /// and Succeed states between two flushes are pure: after a crash they are simply run again.
     pub async fn flush(&self) {
-        if let Err(error) = self.flush_as(None, Flush::Step).await {
+        if let Err(error) = self.flush_as(None, false).await {
             tracing::error!(execution = %self.context.execution_arn, %error, "cannot store history events");
         }
     }
@@ -162,16 +154,17 @@ impl Run {
     /// The first write of an execution (or of a redrive): its record and first events. A
     /// `start` is refused when the record's ARN is stored already.
     pub fn flush_opening(&self, record: ExecutionRecord, start: bool) -> Commit {
-        self.flush_as(Some(record), if start { Flush::Start } else { Flush::Step })
+        self.flush_as(Some(record), start)
     }
 
     /// The last write of an execution: its final record and last events. (For these and
     /// [`Run::flush_opening`] the caller decides what a failed write means.)
     pub fn flush_end(&self, record: ExecutionRecord) -> Commit {
-        self.flush_as(Some(record), Flush::End)
+        self.flush_as(Some(record), false)
     }
 
-    fn flush_as(&self, execution: Option<ExecutionRecord>, flush: Flush) -> Commit {
+    /// Queues what is pending (and `execution`); `starts` marks the batch that starts it.
+    fn flush_as(&self, execution: Option<ExecutionRecord>, starts: bool) -> Commit {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         if pending.events.is_empty() && pending.steps.is_empty() && execution.is_none() {
             return Commit::nothing();
@@ -180,13 +173,10 @@ impl Run {
             events: std::mem::take(&mut pending.events),
             steps: std::mem::take(&mut pending.steps),
             execution,
-            starts_execution: flush == Flush::Start,
+            starts_execution: starts,
         };
         // Queued while the lock is held, so that this run's batches reach the store in order.
-        match flush {
-            Flush::End => self.journal.append_end(&self.context.execution_arn, batch),
-            Flush::Start | Flush::Step => self.journal.append(&self.context.execution_arn, batch),
-        }
+        self.journal.append(&self.context.execution_arn, batch)
     }
 
     /// Forgets the step records not written yet (their events are kept).

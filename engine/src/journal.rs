@@ -14,7 +14,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -23,13 +22,6 @@ use crate::store::{Batch, HistoryStore, StoreError};
 /// The most batches written in one transaction: bounds the transaction while keeping its cost
 /// per batch low.
 const MAX_GROUP: usize = 1024;
-
-/// How long the writer holds back a group of batches that nobody waits on urgently (the end of
-/// an execution, [`Journal::append_end`]) for a batch that someone does wait on to join their
-/// commit. Without it, executions started one after the other alternate commits: the end of
-/// one is committed alone, and the next start, queued a moment later, waits for that commit
-/// before its own.
-const END_WAIT: Duration = Duration::from_micros(500);
 
 /// Where executions write their history.
 pub(crate) struct Journal {
@@ -42,8 +34,6 @@ struct Queued {
     execution_arn: String,
     batch: Batch,
     committed: Waiter,
-    /// Written by [`Journal::append_end`]: may wait up to [`END_WAIT`] for company.
-    ends: bool,
 }
 
 /// Where the writer answers the caller of one batch.
@@ -70,21 +60,11 @@ impl Journal {
     /// so batches keep the order of the calls; the returned future completes when it is
     /// durable.
     pub fn append(&self, execution_arn: &str, batch: Batch) -> Commit {
-        self.queue(execution_arn, batch, false)
-    }
-
-    /// [`Journal::append`] for the last batch of an execution, whose commit may wait a moment
-    /// (at most [`END_WAIT`]) for other batches to share it.
-    pub fn append_end(&self, execution_arn: &str, batch: Batch) -> Commit {
-        self.queue(execution_arn, batch, true)
-    }
-
-    fn queue(&self, execution_arn: &str, batch: Batch, ends: bool) -> Commit {
         let Some(writer) = &self.writer else {
             return Commit::Done(Some(self.store.append(execution_arn, batch)));
         };
         let (committed, receiver) = oneshot::channel();
-        let queued = Queued { execution_arn: execution_arn.to_owned(), batch, committed, ends };
+        let queued = Queued { execution_arn: execution_arn.to_owned(), batch, committed };
         match writer.send(queued) {
             Ok(()) => Commit::Queued(receiver),
             // The thread is gone (it panicked): write here rather than lose the batch.
@@ -97,21 +77,10 @@ impl Journal {
 fn write_groups(store: &dyn HistoryStore, queue: &mpsc::Receiver<Queued>) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
-        take_waiting(queue, &mut group);
-        if group.iter().all(|queued| queued.ends) {
-            let deadline = Instant::now() + END_WAIT;
-            while group.len() < MAX_GROUP {
-                match queue.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                    Ok(next) => {
-                        let urgent = !next.ends;
-                        group.push(next);
-                        if urgent {
-                            take_waiting(queue, &mut group);
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
             }
         }
         let (batches, waiters): (Vec<(String, Batch)>, Vec<Waiter>) =
@@ -130,16 +99,6 @@ fn write_groups(store: &dyn HistoryStore, queue: &mpsc::Receiver<Queued>) {
                     let _ = waiter.send(store.append(&execution_arn, batch));
                 }
             }
-        }
-    }
-}
-
-/// Adds the batches waiting in the queue to `group`, up to [`MAX_GROUP`].
-fn take_waiting(queue: &mpsc::Receiver<Queued>, group: &mut Vec<Queued>) {
-    while group.len() < MAX_GROUP {
-        match queue.try_recv() {
-            Ok(next) => group.push(next),
-            Err(_) => break,
         }
     }
 }
@@ -295,29 +254,6 @@ mod tests {
         also_good.await.unwrap();
         assert_eq!(store.steps("a").unwrap().len(), 2);
         assert_eq!(store.steps("b").unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn an_end_alone_is_committed_after_its_wait_and_ends_ride_with_the_next_batch() {
-        let store = Arc::new(Recording::default());
-        let journal = Journal::new(Arc::clone(&store) as Arc<dyn HistoryStore>).unwrap();
-        let waited = Instant::now();
-        journal.append_end("a", step(0)).await.unwrap();
-        assert!(waited.elapsed() >= END_WAIT, "an end alone waits for company first");
-        // Ends queued while the writer is busy go with whatever follows them.
-        let (store, entered, release) = Recording::holding();
-        let journal = Journal::new(Arc::clone(&store) as Arc<dyn HistoryStore>).unwrap();
-        let first = journal.append("a", step(1));
-        entered.recv().unwrap();
-        let ends: Vec<Commit> = (2..5).map(|n| journal.append_end("a", step(n))).collect();
-        let start = journal.append("b", step(5));
-        release.send(()).unwrap();
-        first.await.unwrap();
-        start.await.unwrap();
-        for end in ends {
-            end.await.unwrap();
-        }
-        assert_eq!(*store.groups.lock().unwrap(), vec![1, 4]);
     }
 
     #[tokio::test]
