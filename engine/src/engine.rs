@@ -413,7 +413,7 @@ impl Engine {
         }
         // The record and ExecutionStarted / ExecutionRedriven are durable before the execution
         // is announced.
-        if let Err(error) = run.flush_opening(record.clone(), opening == Opening::Start).await {
+        if let Err(error) = run.flush_with(record.clone(), opening == Opening::Start).await {
             lock(&self.inner.running).remove(&record.execution_arn);
             return Err(Refusal::Engine(error.into()));
         }
@@ -741,7 +741,7 @@ async fn drive(
         // Step records serve resume and redrive, and a SUCCEEDED execution gets neither.
         run.discard_unwritten_steps();
     }
-    if let Err(error) = run.flush_end(record.clone()).await {
+    if let Err(error) = run.flush_with(record.clone(), false).await {
         tracing::error!(execution = %record.execution_arn, %error, "cannot store the end of the execution");
     }
     record

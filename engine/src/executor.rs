@@ -151,16 +151,11 @@ impl Run {
         }
     }
 
-    /// The first write of an execution (or of a redrive): its record and first events. A
-    /// `start` is refused when the record's ARN is stored already.
-    pub fn flush_opening(&self, record: ExecutionRecord, start: bool) -> Commit {
-        self.flush_as(Some(record), start)
-    }
-
-    /// The last write of an execution: its final record and last events. (For these and
-    /// [`Run::flush_opening`] the caller decides what a failed write means.)
-    pub fn flush_end(&self, record: ExecutionRecord) -> Commit {
-        self.flush_as(Some(record), false)
+    /// [`Run::flush`], writing the execution record in the same transaction; `starts` marks the
+    /// write that starts the execution, which is refused when the record's ARN is stored already.
+    /// The caller decides what a failed write means.
+    pub fn flush_with(&self, record: ExecutionRecord, starts: bool) -> Commit {
+        self.flush_as(Some(record), starts)
     }
 
     /// Queues what is pending (and `execution`); `starts` marks the batch that starts it.
