@@ -1,4 +1,6 @@
-//! The twin's S3 implementation: s3s-fs, plus what AWS does around a stored object.
+//! The twin's S3 implementation: the operations its clients use (the steps, the upload API,
+//! `aws s3`, the SDKs, browsers), answered from the [`ObjectStore`], plus what AWS does around a
+//! stored object.
 //!
 //! - Every object stored (PutObject, POST Object, CopyObject, CompleteMultipartUpload) is
 //!   announced to [`ObjectEvents`] with the facts S3 puts in its EventBridge "Object Created"
@@ -6,23 +8,29 @@
 //!   is stored *and* its processing is durably started.
 //! - Before storing, [`ObjectEvents::admit`] may refuse with 503 SlowDown (back-pressure), so a
 //!   refused upload changes nothing.
-//! - GetObject honours If-Match and If-None-Match, which s3s-fs ignores: the steps read the exact
-//!   object an event announced.
-//! - GetObject streams the object (or the range asked for) in reads of up to 8 MiB. s3s-fs reads
-//!   4 KiB at a time, each read a round trip through tokio's blocking pool (two thread
-//!   wake-ups): serving a 5 MB photo that way cost more CPU than decoding it, and read-exif's
-//!   256 KiB prefix took 64 round trips.
+//! - A body is hashed (MD5 for the ETag, and any checksum the client asks for) as it arrives,
+//!   kept in memory up to [`SPILL_AT`] and written, with its record committed, by one blocking
+//!   task: a photo costs one file creation and one SQLite commit.
+//! - GetObject finds the record, checks If-Match / If-None-Match / If-(Un)Modified-Since, opens
+//!   the file and reads the first (up to 8 MiB) chunk in one blocking task.
 
 use std::future::Future;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
+use bytes::Bytes;
+use futures::StreamExt;
 use imgflow_steps::pipeline::StoredObject;
+use s3s::checksum::ChecksumHasher;
+use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::*;
-use s3s::{S3, S3Error, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use super::store::{
+    Checksums, ListedObject, NewBlob, ObjectAttributes, ObjectRecord, ObjectStore, PartRecord, UploadRecord,
+    copy_range, internal,
+};
 
 /// Who hears about stored objects.
 #[async_trait::async_trait]
@@ -48,16 +56,14 @@ impl ObjectEvents for Silent {
     }
 }
 
-/// s3s-fs with announcements; cheap to clone (the twin keeps one for its upload API).
+/// The object store with announcements; cheap to clone (the twin keeps one for its upload API).
 #[derive(Clone)]
-pub struct AnnouncingFs {
+pub struct AnnouncingStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    fs: s3s_fs::FileSystem,
-    /// s3s-fs's root folder, where `{bucket}/{key}` are files.
-    root: PathBuf,
+    store: ObjectStore,
     events: Arc<dyn ObjectEvents>,
     sequencer: Sequencer,
     region: String,
@@ -101,21 +107,470 @@ impl StoreReason {
     }
 }
 
-impl AnnouncingFs {
-    /// `root` is the folder `fs` was opened on.
-    pub fn new(fs: s3s_fs::FileSystem, root: &Path, events: Arc<dyn ObjectEvents>) -> std::io::Result<AnnouncingFs> {
-        // Resolved as s3s-fs resolves it, so that both name the same files.
-        let root = std::env::current_dir()?.join(root).canonicalize()?;
-        Ok(AnnouncingFs {
+/// Body bytes kept in memory before they are written out (by a blocking task of their own):
+/// a photo stays below it and is written together with its record.
+pub const SPILL_AT: usize = 8 << 20;
+
+/// Bytes read from an object's file per blocking task: a photo in one.
+const READ_CHUNK: u64 = 8 << 20;
+
+/// S3's smallest part, except the last.
+const MIN_PART_SIZE: u64 = 5 << 20;
+
+/// Rows fetched per query while listing.
+const LIST_BATCH: usize = 1000;
+
+/// How often a read retries when the object was replaced between finding its record and
+/// opening its file.
+const REPLACED_RETRIES: usize = 3;
+
+/// A body arriving: its bytes so far (the first [`SPILL_AT`] in memory, the rest written out to
+/// its file), with the hashes S3 computes over it.
+struct Received {
+    chunks: Vec<Bytes>,
+    written: Option<(NewBlob, std::fs::File)>,
+    size: u64,
+    md5: [u8; 16],
+    checksums: Checksums,
+}
+
+impl Received {
+    /// Reads `body` to its end, hashing as it comes; `hasher` computes the checksums asked for.
+    async fn read(store: &AnnouncingStore, body: StreamingBlob, mut hasher: ChecksumHasher) -> S3Result<Received> {
+        let mut body = body;
+        let mut md5 = Md5::new();
+        let mut received =
+            Received { chunks: Vec::new(), written: None, size: 0, md5: [0; 16], checksums: Checksums::default() };
+        let mut buffered = 0usize;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| s3_error!(IncompleteBody, "the request body could not be read: {e}"))?;
+            md5.update(&chunk);
+            hasher.update(&chunk);
+            received.size += chunk.len() as u64;
+            buffered += chunk.len();
+            received.chunks.push(chunk);
+            if buffered >= SPILL_AT {
+                let (chunks, written) = (std::mem::take(&mut received.chunks), received.written.take());
+                received.written = Some(store.blocking(move |store| write_out(store, written, chunks)).await?);
+                buffered = 0;
+            }
+        }
+        received.md5 = md5.finalize();
+        let computed = hasher.finalize();
+        received.checksums = Checksums {
+            checksum_crc32: computed.checksum_crc32,
+            checksum_crc32c: computed.checksum_crc32c,
+            checksum_sha1: computed.checksum_sha1,
+            checksum_sha256: computed.checksum_sha256,
+            checksum_crc64nvme: computed.checksum_crc64nvme,
+        };
+        Ok(received)
+    }
+
+    fn md5_hex(&self) -> String {
+        hex::encode(self.md5)
+    }
+
+    /// Refuses a body whose Content-MD5 or checksums differ from what the request declared.
+    fn verify(&self, content_md5: Option<&str>, declared: &Checksums) -> S3Result<()> {
+        if let Some(content_md5) = content_md5 {
+            use base64::Engine as _;
+            let expected = base64::engine::general_purpose::STANDARD
+                .decode(content_md5)
+                .map_err(|_| s3_error!(InvalidDigest, "Content-MD5 is not base64"))?;
+            if expected != self.md5 {
+                return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
+            }
+        }
+        let pairs = [
+            ("crc32", &declared.checksum_crc32, &self.checksums.checksum_crc32),
+            ("crc32c", &declared.checksum_crc32c, &self.checksums.checksum_crc32c),
+            ("sha1", &declared.checksum_sha1, &self.checksums.checksum_sha1),
+            ("sha256", &declared.checksum_sha256, &self.checksums.checksum_sha256),
+            ("crc64nvme", &declared.checksum_crc64nvme, &self.checksums.checksum_crc64nvme),
+        ];
+        for (name, declared, computed) in pairs {
+            if let Some(declared) = declared
+                && Some(declared) != computed.as_ref()
+            {
+                return Err(s3_error!(BadDigest, "The {name} checksum you specified did not match what we received."));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is still in memory to the file (creating it if nothing was written yet);
+    /// runs in a blocking task.
+    fn finish(self, store: &ObjectStore) -> S3Result<NewBlob> {
+        Ok(write_out(store, self.written, self.chunks)?.0)
+    }
+}
+
+fn write_out(
+    store: &ObjectStore,
+    written: Option<(NewBlob, std::fs::File)>,
+    chunks: Vec<Bytes>,
+) -> S3Result<(NewBlob, std::fs::File)> {
+    use std::io::Write;
+    let (blob, mut file) = match written {
+        Some(written) => written,
+        None => store.create_blob()?,
+    };
+    for chunk in &chunks {
+        file.write_all(chunk).map_err(|e| internal(blob.name(), e))?;
+    }
+    Ok((blob, file))
+}
+
+/// The checksums a request declares (headers, or trailers once the body is read) and the
+/// hasher that computes them, plus the one `x-amz-sdk-checksum-algorithm` names.
+fn checksums_asked(declared: &Checksums, algorithm: Option<&ChecksumAlgorithm>) -> S3Result<ChecksumHasher> {
+    let mut hasher = ChecksumHasher::default();
+    if declared.checksum_crc32.is_some() {
+        hasher.crc32 = Some(Default::default());
+    }
+    if declared.checksum_crc32c.is_some() {
+        hasher.crc32c = Some(Default::default());
+    }
+    if declared.checksum_sha1.is_some() {
+        hasher.sha1 = Some(Default::default());
+    }
+    if declared.checksum_sha256.is_some() {
+        hasher.sha256 = Some(Default::default());
+    }
+    if declared.checksum_crc64nvme.is_some() {
+        hasher.crc64nvme = Some(Default::default());
+    }
+    if let Some(algorithm) = algorithm {
+        match algorithm.as_str() {
+            ChecksumAlgorithm::CRC32 => hasher.crc32 = Some(Default::default()),
+            ChecksumAlgorithm::CRC32C => hasher.crc32c = Some(Default::default()),
+            ChecksumAlgorithm::SHA1 => hasher.sha1 = Some(Default::default()),
+            ChecksumAlgorithm::SHA256 => hasher.sha256 = Some(Default::default()),
+            ChecksumAlgorithm::CRC64NVME => hasher.crc64nvme = Some(Default::default()),
+            other => return Err(s3_error!(InvalidRequest, "unsupported checksum algorithm {other}")),
+        }
+    }
+    Ok(hasher)
+}
+
+/// Checksums sent as trailers of an aws-chunked body (the SDKs' default) complete the declared ones.
+fn with_trailers(mut declared: Checksums, trailers: Option<&s3s::TrailingHeaders>) -> S3Result<Checksums> {
+    let Some(headers) = trailers.and_then(s3s::TrailingHeaders::take) else { return Ok(declared) };
+    for (name, slot) in [
+        ("x-amz-checksum-crc32", &mut declared.checksum_crc32),
+        ("x-amz-checksum-crc32c", &mut declared.checksum_crc32c),
+        ("x-amz-checksum-sha1", &mut declared.checksum_sha1),
+        ("x-amz-checksum-sha256", &mut declared.checksum_sha256),
+        ("x-amz-checksum-crc64nvme", &mut declared.checksum_crc64nvme),
+    ] {
+        if let Some(value) = headers.get(name) {
+            *slot = Some(value.to_str().map_err(|_| s3_error!(InvalidArgument, "{name} is not text"))?.to_owned());
+        }
+    }
+    Ok(declared)
+}
+
+/// An object about to be written by PutObject or POST Object, as the request describes it.
+struct NewObject {
+    bucket: String,
+    key: String,
+    body: Option<StreamingBlob>,
+    attributes: ObjectAttributes,
+    declared: Checksums,
+    algorithm: Option<ChecksumAlgorithm>,
+    content_md5: Option<String>,
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+}
+
+fn expires_text(expires: Option<Timestamp>) -> Option<String> {
+    let mut text = Vec::new();
+    expires?.format(TimestampFormat::DateTime, &mut text).ok()?;
+    String::from_utf8(text).ok()
+}
+
+fn expires_timestamp(attributes: &ObjectAttributes) -> Option<Timestamp> {
+    Timestamp::parse(TimestampFormat::DateTime, attributes.expires.as_deref()?).ok()
+}
+
+/// Builds a [`NewObject`] from PutObjectInput or PostObjectInput (the same fields).
+macro_rules! new_object {
+    ($input:expr) => {{
+        let input = $input;
+        NewObject {
+            bucket: input.bucket,
+            key: input.key,
+            body: input.body,
+            attributes: ObjectAttributes {
+                user_metadata: input.metadata,
+                content_encoding: input.content_encoding,
+                content_type: input.content_type,
+                content_disposition: input.content_disposition,
+                content_language: input.content_language,
+                cache_control: input.cache_control,
+                expires: expires_text(input.expires),
+                website_redirect_location: input.website_redirect_location,
+                checksums: Checksums::default(),
+            },
+            declared: Checksums {
+                checksum_crc32: input.checksum_crc32,
+                checksum_crc32c: input.checksum_crc32c,
+                checksum_sha1: input.checksum_sha1,
+                checksum_sha256: input.checksum_sha256,
+                checksum_crc64nvme: input.checksum_crc64nvme,
+            },
+            algorithm: input.checksum_algorithm,
+            content_md5: input.content_md5,
+            if_match: input.if_match,
+            if_none_match: input.if_none_match,
+        }
+    }};
+}
+
+/// If-Match / If-None-Match of a write, against the object it would replace.
+fn write_preconditions(
+    existing: Option<&ObjectRecord>,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<()> {
+    if let Some(condition) = if_none_match
+        && existing.is_some()
+        && (condition.is_any()
+            || condition.as_etag().is_some_and(|etag| existing.is_some_and(|e| strong(e).weak_cmp(etag))))
+    {
+        return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+    }
+    if let Some(condition) = if_match {
+        let holds = match (existing, condition) {
+            (None, _) => false,
+            (Some(_), ETagCondition::Any) => true,
+            (Some(existing), ETagCondition::ETag(expected)) => strong(existing).strong_cmp(expected),
+        };
+        if !holds {
+            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+        }
+    }
+    Ok(())
+}
+
+fn strong(record: &ObjectRecord) -> ETag {
+    ETag::Strong(record.etag.clone())
+}
+
+/// The read preconditions of GetObject, HeadObject and CopyObject's source.
+#[derive(Debug, Clone, Default)]
+struct ReadConditions {
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+    if_modified_since: Option<Timestamp>,
+    if_unmodified_since: Option<Timestamp>,
+    /// CopyObject answers 412 where GET and HEAD answer 304.
+    not_modified_is_failure: bool,
+}
+
+impl ReadConditions {
+    /// RFC 9110's order: If-Match before If-Unmodified-Since, If-None-Match before
+    /// If-Modified-Since. HTTP dates have whole seconds.
+    fn check(&self, record: &ObjectRecord) -> S3Result<()> {
+        let etag = strong(record);
+        let modified_seconds = Timestamp::from(whole_seconds(record.modified));
+        let failed = || s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold");
+        let not_modified = || if self.not_modified_is_failure { failed() } else { s3_error!(NotModified) };
+        match &self.if_match {
+            Some(ETagCondition::ETag(expected)) if !etag.strong_cmp(expected) => return Err(failed()),
+            Some(_) => {}
+            None => {
+                if let Some(since) = &self.if_unmodified_since
+                    && modified_seconds > *since
+                {
+                    return Err(failed());
+                }
+            }
+        }
+        match &self.if_none_match {
+            Some(ETagCondition::Any) => return Err(not_modified()),
+            Some(ETagCondition::ETag(expected)) if etag.weak_cmp(expected) => return Err(not_modified()),
+            Some(_) => {}
+            None => {
+                if let Some(since) = &self.if_modified_since
+                    && modified_seconds <= *since
+                {
+                    return Err(not_modified());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn whole_seconds(time: SystemTime) -> SystemTime {
+    let seconds = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
+}
+
+/// Runs `open` on the file of `bucket`/`key`'s record, looking the record up again when the
+/// file went (`open` answers `None`: the object was replaced meanwhile, and its old file is
+/// deleted after the commit).
+fn with_current_file<T>(
+    store: &ObjectStore,
+    bucket: &str,
+    key: &str,
+    conditions: &ReadConditions,
+    mut open: impl FnMut(&ObjectRecord, &std::path::Path) -> S3Result<Option<T>>,
+) -> S3Result<(ObjectRecord, T)> {
+    for _ in 0..REPLACED_RETRIES {
+        let record = store.object(bucket, key)?;
+        conditions.check(&record)?;
+        if let Some(value) = open(&record, &store.path(&record.blob))? {
+            return Ok((record, value));
+        }
+    }
+    Err(s3_error!(InternalError, "{bucket}/{key} kept being replaced while it was read"))
+}
+
+/// `None` for a file that is gone, an InternalError naming `what` for other failures.
+fn unless_gone<T>(result: std::io::Result<T>, what: &str) -> S3Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(internal(what, error)),
+    }
+}
+
+/// `size` bytes at `offset`, into a buffer that is not zeroed first; a file cut short is an error.
+fn read_chunk(file: &std::fs::File, offset: u64, size: u64) -> std::io::Result<Bytes> {
+    use std::io::{Read, Seek, SeekFrom};
+    // The handle is this request's own and its chunks are read one after the other, so its
+    // position is free to move.
+    let mut file = file;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buffer = Vec::with_capacity(size as usize);
+    file.take(size).read_to_end(&mut buffer)?;
+    if buffer.len() as u64 != size {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+    }
+    Ok(Bytes::from(buffer))
+}
+
+/// The body of `length` bytes from `offset`: `first` (already read) then the rest, chunk by chunk.
+fn body_from(file: Arc<std::fs::File>, first: Bytes, offset: u64, length: u64) -> StreamingBlob {
+    let first_end = offset + first.len() as u64;
+    let end = offset + length;
+    let rest = futures::stream::try_unfold(first_end, move |offset| {
+        let file = file.clone();
+        async move {
+            if offset >= end {
+                return Ok(None);
+            }
+            let size = (end - offset).min(READ_CHUNK);
+            let chunk = tokio::task::spawn_blocking(move || read_chunk(&file, offset, size))
+                .await
+                .map_err(std::io::Error::other)??;
+            Ok::<_, std::io::Error>(Some((chunk, offset + size)))
+        }
+    });
+    StreamingBlob::wrap(futures::stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(rest))
+}
+
+fn timestamp(time: SystemTime) -> Timestamp {
+    Timestamp::from(time)
+}
+
+fn listed(object: ListedObject) -> S3Result<Object> {
+    Ok(Object {
+        key: Some(object.key),
+        size: Some(i64::try_from(object.size).map_err(|e| internal("object size", e))?),
+        e_tag: Some(ETag::Strong(object.etag)),
+        last_modified: Some(timestamp(object.modified)),
+        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+        ..Default::default()
+    })
+}
+
+/// One page of a listing.
+struct Page {
+    objects: Vec<ListedObject>,
+    common_prefixes: Vec<String>,
+    /// Where the next page starts (the last key or common prefix of this one), when truncated.
+    next: Option<String>,
+}
+
+/// The page of `bucket` after `marker`: keys under `prefix`, those with `delimiter` after the
+/// prefix rolled up into common prefixes, at most `max_keys` entries.
+fn list_page(
+    store: &ObjectStore,
+    bucket: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    marker: &str,
+    max_keys: usize,
+) -> S3Result<Page> {
+    let common_prefix = |key: &str| {
+        let delimiter = delimiter.filter(|d| !d.is_empty())?;
+        let rest = key.strip_prefix(prefix)?;
+        rest.find(delimiter).map(|at| key[..prefix.len() + at + delimiter.len()].to_owned())
+    };
+    let mut page = Page { objects: Vec::new(), common_prefixes: Vec::new(), next: None };
+    // A marker that is a common prefix stands for every key under it.
+    let mut rolled_up = common_prefix(marker).filter(|p| p == marker);
+    let mut after = marker.to_owned();
+    let mut last: Option<String> = None;
+    loop {
+        let batch = store.list(bucket, prefix, &after, LIST_BATCH)?;
+        let Some(final_key) = batch.last().map(|o| o.key.clone()) else { return Ok(page) };
+        for object in batch {
+            if rolled_up.as_ref().is_some_and(|p| object.key.starts_with(p.as_str())) {
+                continue;
+            }
+            if page.objects.len() + page.common_prefixes.len() == max_keys {
+                page.next = last.filter(|_| max_keys > 0);
+                return Ok(page);
+            }
+            match common_prefix(&object.key) {
+                Some(rolled) => {
+                    last = Some(rolled.clone());
+                    page.common_prefixes.push(rolled.clone());
+                    rolled_up = Some(rolled);
+                }
+                None => {
+                    last = Some(object.key.clone());
+                    page.objects.push(object);
+                }
+            }
+        }
+        after = final_key;
+    }
+}
+
+impl AnnouncingStore {
+    /// The store under `root` (see [`ObjectStore::open`]), announcing to `events`.
+    pub fn open(root: &std::path::Path, events: Arc<dyn ObjectEvents>) -> S3Result<AnnouncingStore> {
+        Ok(AnnouncingStore {
             inner: Arc::new(Inner {
-                fs,
-                root,
+                store: ObjectStore::open(root)?,
                 events,
                 sequencer: Sequencer::new(),
                 region: "us-east-1".to_owned(),
                 account: "123456789012".to_owned(),
             }),
         })
+    }
+
+    /// Creates `bucket` unless it exists.
+    pub fn ensure_bucket(&self, bucket: &str) -> S3Result<()> {
+        self.inner.store.create_bucket(bucket).map(drop)
+    }
+
+    /// Runs `work` on the store in tokio's blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&ObjectStore) -> S3Result<T> + Send + 'static,
+    ) -> S3Result<T> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || work(&this.inner.store))
+            .await
+            .map_err(|e| internal("object store task", e))?
     }
 
     /// Stores `body` at `bucket`/`key` as a PutObject would (the upload API uses this), with the
@@ -125,56 +580,74 @@ impl AnnouncingFs {
         bucket: &str,
         key: &str,
         content_type: Option<String>,
-        body: bytes::Bytes,
+        body: Bytes,
     ) -> S3Result<StoredObject> {
-        let length = i64::try_from(body.len()).map_err(|_| s3_error!(EntityTooLarge))?;
-        let input = PutObjectInput::builder()
-            .bucket(bucket.to_owned())
-            .key(key.to_owned())
-            .content_length(Some(length))
-            .content_type(content_type)
-            .body(Some(StreamingBlob::from(s3s::Body::from(body))))
-            .build()
-            .map_err(|e| s3_error!(InternalError, "cannot build the PutObject request: {e}"))?;
-        let uri = format!("/{bucket}/{key}").parse().map_err(|_| s3_error!(InvalidURI))?;
-        let request = internal_request(input, http::Method::PUT, uri);
-        let (_, object) = self.store(bucket, key, StoreReason::PutObject, self.inner.fs.put_object(request)).await?;
-        Ok(object)
+        let object = NewObject {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            body: Some(StreamingBlob::from(s3s::Body::from(body))),
+            attributes: ObjectAttributes { content_type, ..Default::default() },
+            declared: Checksums::default(),
+            algorithm: None,
+            content_md5: None,
+            if_match: None,
+            if_none_match: None,
+        };
+        Ok(self.write(object, None, StoreReason::PutObject).await?.1)
     }
 
-    /// Admits a write to `bucket`/`key`, runs it (the future does nothing until awaited), then
-    /// announces the stored object; the write's answer comes back only once that is done.
-    async fn store<T>(
+    /// Admits, receives, verifies and commits a new object, then announces it.
+    async fn write(
         &self,
-        bucket: &str,
-        key: &str,
+        object: NewObject,
+        trailers: Option<s3s::TrailingHeaders>,
         reason: StoreReason,
-        write: impl Future<Output = S3Result<T>>,
-    ) -> S3Result<(T, StoredObject)> {
-        self.inner.events.admit(bucket, key)?;
-        let written = write.await?;
-        let object = self.announce(bucket, key, reason).await?;
-        Ok((written, object))
+    ) -> S3Result<(ObjectRecord, StoredObject)> {
+        let NewObject { bucket, key, body, mut attributes, declared, algorithm, content_md5, if_match, if_none_match } =
+            object;
+        let body = body.ok_or_else(|| s3_error!(IncompleteBody))?;
+        self.inner.events.admit(&bucket, &key)?;
+        let received = Received::read(self, body, checksums_asked(&declared, algorithm.as_ref())?).await?;
+        received.verify(content_md5.as_deref(), &with_trailers(declared, trailers.as_ref())?)?;
+        attributes.checksums = received.checksums.clone();
+        let etag = received.md5_hex();
+        let size = received.size;
+        let (bucket_name, key_name) = (bucket.clone(), key.clone());
+        let record = self
+            .blocking(move |store| {
+                let blob = received.finish(store)?;
+                let record = ObjectRecord {
+                    key,
+                    blob: blob.name().to_owned(),
+                    size,
+                    etag,
+                    modified: SystemTime::now(),
+                    attributes,
+                };
+                store.commit_object(&bucket, Some(blob), &record, |existing| {
+                    write_preconditions(existing, if_match.as_ref(), if_none_match.as_ref())
+                })?;
+                Ok(record)
+            })
+            .await?;
+        let stored = self.announce(&bucket_name, &key_name, record.size, &record.etag, reason).await?;
+        Ok((record, stored))
     }
 
     /// Builds the facts of a stored object and announces them.
-    async fn announce(&self, bucket: &str, key: &str, reason: StoreReason) -> S3Result<StoredObject> {
-        let head = HeadObjectInput::builder()
-            .bucket(bucket.to_owned())
-            .key(key.to_owned())
-            .build()
-            .map_err(|e| s3_error!(InternalError, "cannot build the HeadObject request: {e}"))?;
-        let stat = self
-            .inner
-            .fs
-            .head_object(internal_request(head, http::Method::HEAD, http::Uri::from_static("/")))
-            .await?
-            .output;
+    async fn announce(
+        &self,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        etag: &str,
+        reason: StoreReason,
+    ) -> S3Result<StoredObject> {
         let object = StoredObject {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            size: stat.content_length.unwrap_or_default().max(0) as u64,
-            etag: stat.e_tag.map(|etag| etag.value().to_owned()),
+            size,
+            etag: Some(etag.to_owned()),
             version_id: None,
             sequencer: Some(self.inner.sequencer.next()),
             request_id: Some(uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase()),
@@ -186,305 +659,611 @@ impl AnnouncingFs {
         self.inner.events.stored(object.clone()).await?;
         Ok(object)
     }
-}
 
-/// An object's file, opened before s3s-fs answers a GetObject and used for the body only if it is
-/// still the file at the object's path afterwards (objects are replaced by rename, never
-/// rewritten in place), so that the body always matches the ETag and length s3s-fs answered.
-struct OpenedObject {
-    file: Arc<std::fs::File>,
-    path: PathBuf,
-    identity: (u64, u64),
-    length: u64,
-}
-
-/// Bytes read from an object's file per blocking-pool task: a photo in one or two.
-const READ_CHUNK: u64 = 8 << 20;
-
-/// The bytes of an object a GetObject answer serves: `length` bytes from `offset`, out of an
-/// object of `total` bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
-    offset: u64,
-    length: u64,
-    total: u64,
-}
-
-impl Span {
-    /// From the answer's Content-Length and, for a range, its Content-Range
-    /// (`bytes FIRST-LAST/TOTAL`); `None` when they do not describe one span of known size.
-    fn of_answer(content_length: Option<i64>, content_range: Option<&str>) -> Option<Span> {
-        let length = u64::try_from(content_length?).ok()?;
-        let Some(range) = content_range else {
-            return Some(Span { offset: 0, length, total: length });
-        };
-        let (first_last, total) = range.strip_prefix("bytes ")?.split_once('/')?;
-        let (first, last) = first_last.split_once('-')?;
-        let (offset, last, total): (u64, u64, u64) = (first.parse().ok()?, last.parse().ok()?, total.parse().ok()?);
-        (last.checked_sub(offset)?.checked_add(1)? == length && last < total).then_some(Span { offset, length, total })
-    }
-}
-
-impl OpenedObject {
-    async fn open(root: &Path, bucket: &str, key: &str) -> Option<OpenedObject> {
-        use path_absolutize::Absolutize;
-        let path = Path::new(bucket).join(key).absolutize_virtually(root).ok()?.into_owned();
-        tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(&path).ok()?;
-            let metadata = file.metadata().ok()?;
-            metadata.is_file().then(|| OpenedObject {
-                file: Arc::new(file),
-                identity: (metadata.dev(), metadata.ino()),
-                length: metadata.len(),
-                path,
-            })
-        })
-        .await
-        .ok()
-        .flatten()
+    /// Admits a write to `bucket`/`key`, runs it, then announces the stored object.
+    async fn store_and_announce<T>(
+        &self,
+        bucket: &str,
+        key: &str,
+        reason: StoreReason,
+        write: impl Future<Output = S3Result<(T, ObjectRecord)>>,
+    ) -> S3Result<T> {
+        self.inner.events.admit(bucket, key)?;
+        let (answer, record) = write.await?;
+        self.announce(bucket, key, record.size, &record.etag, reason).await?;
+        Ok(answer)
     }
 
-    /// The body for `span`, if this file is still the object and is the size s3s-fs answered for.
-    async fn into_body(self, span: Span) -> Option<StreamingBlob> {
-        if span.total != self.length {
-            return None;
+    /// The multipart upload a request names, if its signer started it.
+    fn upload_of(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        signer: Option<&s3s::auth::Credentials>,
+    ) -> S3Result<UploadRecord> {
+        let upload = self.inner.store.upload(bucket, key, upload_id)?;
+        if upload.access_key.as_deref() != signer.map(|c| c.access_key.as_str()) {
+            return Err(s3_error!(AccessDenied, "the upload was started by someone else"));
         }
-        let path = self.path.clone();
-        let current = tokio::task::spawn_blocking(move || std::fs::metadata(path).ok()).await.ok().flatten()?;
-        if (current.dev(), current.ino()) != self.identity {
-            return None;
-        }
-        let file = self.file;
-        let end = span.offset + span.length;
-        let chunks = futures::stream::try_unfold(span.offset, move |offset| {
-            let file = file.clone();
-            async move {
-                if offset >= end {
-                    return Ok(None);
-                }
-                let size = (end - offset).min(READ_CHUNK);
-                let chunk = tokio::task::spawn_blocking(move || read_chunk(&file, offset, size))
-                    .await
-                    .map_err(std::io::Error::other)??;
-                Ok::<_, std::io::Error>(Some((chunk, offset + size)))
-            }
-        });
-        Some(StreamingBlob::wrap(chunks))
+        Ok(upload)
     }
-}
-
-/// `size` bytes at `offset`, into a buffer that is not zeroed first; a file cut short is an error.
-fn read_chunk(file: &std::fs::File, offset: u64, size: u64) -> std::io::Result<bytes::Bytes> {
-    use std::io::{Read, Seek, SeekFrom};
-    // The handle is this request's own and its chunks are read one after the other, so its
-    // position is free to move.
-    let mut file = file;
-    file.seek(SeekFrom::Start(offset))?;
-    let mut buffer = Vec::with_capacity(size as usize);
-    file.take(size).read_to_end(&mut buffer)?;
-    if buffer.len() as u64 != size {
-        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
-    }
-    Ok(bytes::Bytes::from(buffer))
-}
-
-/// A request the twin makes of s3s-fs itself: no HTTP headers, no signature.
-fn internal_request<T>(input: T, method: http::Method, uri: http::Uri) -> S3Request<T> {
-    S3Request {
-        input,
-        method,
-        uri,
-        headers: http::HeaderMap::new(),
-        extensions: http::Extensions::new(),
-        credentials: None,
-        region: None,
-        service: Some("s3".to_owned()),
-        trailing_headers: None,
-    }
-}
-
-fn precondition_failed() -> S3Error {
-    s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
-}
-
-/// Forwards an operation to s3s-fs unchanged (the signature async_trait gives trait methods).
-macro_rules! forward {
-    ($($method:ident($input:ident) -> $output:ident;)*) => {
-        $(
-            fn $method<'life0, 'async_trait>(
-                &'life0 self,
-                req: S3Request<$input>,
-            ) -> Pin<Box<dyn Future<Output = S3Result<S3Response<$output>>> + Send + 'async_trait>>
-            where
-                'life0: 'async_trait,
-                Self: 'async_trait,
-            {
-                self.inner.fs.$method(req)
-            }
-        )*
-    };
 }
 
 #[async_trait::async_trait]
-impl S3 for AnnouncingFs {
-    forward! {
-        create_bucket(CreateBucketInput) -> CreateBucketOutput;
-        delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
-        delete_object(DeleteObjectInput) -> DeleteObjectOutput;
-        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
-        get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
-        head_bucket(HeadBucketInput) -> HeadBucketOutput;
-        head_object(HeadObjectInput) -> HeadObjectOutput;
-        list_buckets(ListBucketsInput) -> ListBucketsOutput;
-        list_objects(ListObjectsInput) -> ListObjectsOutput;
-        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
-        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
-        upload_part(UploadPartInput) -> UploadPartOutput;
-        upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
-        list_parts(ListPartsInput) -> ListPartsOutput;
-        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+impl S3 for AnnouncingStore {
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        if !s3s::path::check_bucket_name(&req.input.bucket) {
+            return Err(s3_error!(InvalidBucketName));
+        }
+        if !self.inner.store.create_bucket(&req.input.bucket)? {
+            return Err(s3_error!(BucketAlreadyOwnedByYou));
+        }
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", req.input.bucket)) }))
     }
 
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        let if_match = req.input.if_match.clone();
-        let if_none_match = req.input.if_none_match.clone();
-        let opened = OpenedObject::open(&self.inner.root, &req.input.bucket, &req.input.key).await;
-        let mut response = self.inner.fs.get_object(req).await?;
-        let etag = response.output.e_tag.as_ref();
-        if let Some(ETagCondition::ETag(expected)) = &if_match
-            && !etag.is_some_and(|etag| etag.strong_cmp(expected))
-        {
-            return Err(precondition_failed());
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.inner.store.delete_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        if !self.inner.store.bucket_exists(&req.input.bucket)? {
+            return Err(s3_error!(NoSuchBucket));
         }
-        if let Some(condition) = &if_none_match {
-            let matches = match condition {
-                ETagCondition::Any => true,
-                ETagCondition::ETag(expected) => etag.is_some_and(|etag| etag.weak_cmp(expected)),
-            };
-            if matches {
-                return Err(s3_error!(NotModified));
-            }
+        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(self.inner.region.clone()), ..Default::default() }))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        if !self.inner.store.bucket_exists(&req.input.bucket)? {
+            return Err(s3_error!(NoSuchBucket));
         }
-        if let Some(opened) = opened
-            && let Some(span) =
-                Span::of_answer(response.output.content_length, response.output.content_range.as_deref())
-            && let Some(body) = opened.into_body(span).await
-        {
-            response.output.body = Some(body);
-        }
-        Ok(response)
+        // us-east-1 is answered as no location constraint, as S3 does.
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
+    }
+
+    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        let buckets = self
+            .inner
+            .store
+            .buckets()?
+            .into_iter()
+            .map(|(name, created)| Bucket {
+                name: Some(name),
+                creation_date: Some(timestamp(created)),
+                bucket_region: None,
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput { buckets: Some(buckets), ..Default::default() }))
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let write = self.inner.fs.put_object(req);
-        Ok(self.store(&bucket, &key, StoreReason::PutObject, write).await?.0)
+        let (record, _) = self.write(new_object!(req.input), req.trailing_headers, StoreReason::PutObject).await?;
+        let checksums = record.attributes.checksums.clone();
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(record.etag)),
+            checksum_crc32: checksums.checksum_crc32,
+            checksum_crc32c: checksums.checksum_crc32c,
+            checksum_sha1: checksums.checksum_sha1,
+            checksum_sha256: checksums.checksum_sha256,
+            checksum_crc64nvme: checksums.checksum_crc64nvme,
+            ..Default::default()
+        }))
     }
 
     async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let write = self.inner.fs.post_object(req);
-        Ok(self.store(&bucket, &key, StoreReason::PostObject, write).await?.0)
+        let (record, _) = self.write(new_object!(req.input), req.trailing_headers, StoreReason::PostObject).await?;
+        Ok(S3Response::new(PostObjectOutput { e_tag: Some(ETag::Strong(record.etag)), ..Default::default() }))
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let GetObjectInput {
+            bucket, key, range, if_match, if_none_match, if_modified_since, if_unmodified_since, ..
+        } = req.input;
+        let conditions = ReadConditions {
+            if_match,
+            if_none_match,
+            if_modified_since,
+            if_unmodified_since,
+            not_modified_is_failure: false,
+        };
+        let ranged = range.is_some();
+        let (record, (file, span, first)) = self
+            .blocking(move |store| {
+                with_current_file(store, &bucket, &key, &conditions, |record, path| {
+                    let span = match &range {
+                        Some(range) => range.check(record.size)?,
+                        None => 0..record.size,
+                    };
+                    let read = |path| {
+                        let file = std::fs::File::open(path)?;
+                        let first = read_chunk(&file, span.start, (span.end - span.start).min(READ_CHUNK))?;
+                        Ok((Arc::new(file), first))
+                    };
+                    Ok(unless_gone(read(path), &record.blob)?.map(|(file, first)| (file, span, first)))
+                })
+            })
+            .await?;
+        // S3 answers a Content-Range to every Range request, even one covering the whole object.
+        let content_range =
+            ranged.then(|| format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), record.size));
+        let length = span.end - span.start;
+        let attributes = record.attributes;
+        let checksums = if content_range.is_none() { attributes.checksums.clone() } else { Checksums::default() };
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(body_from(file, first, span.start, length)),
+            content_length: Some(i64::try_from(length).map_err(|e| internal("object size", e))?),
+            content_range,
+            last_modified: Some(timestamp(record.modified)),
+            e_tag: Some(ETag::Strong(record.etag)),
+            expires: expires_timestamp(&attributes),
+            metadata: attributes.user_metadata,
+            content_encoding: attributes.content_encoding,
+            content_type: attributes.content_type,
+            content_disposition: attributes.content_disposition,
+            content_language: attributes.content_language,
+            cache_control: attributes.cache_control,
+            website_redirect_location: attributes.website_redirect_location,
+            checksum_crc32: checksums.checksum_crc32,
+            checksum_crc32c: checksums.checksum_crc32c,
+            checksum_sha1: checksums.checksum_sha1,
+            checksum_sha256: checksums.checksum_sha256,
+            checksum_crc64nvme: checksums.checksum_crc64nvme,
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let HeadObjectInput { bucket, key, if_match, if_none_match, if_modified_since, if_unmodified_since, .. } =
+            req.input;
+        let record = self.inner.store.object(&bucket, &key)?;
+        ReadConditions {
+            if_match,
+            if_none_match,
+            if_modified_since,
+            if_unmodified_since,
+            not_modified_is_failure: false,
+        }
+        .check(&record)?;
+        let attributes = record.attributes;
+        let checksums = attributes.checksums.clone();
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(i64::try_from(record.size).map_err(|e| internal("object size", e))?),
+            last_modified: Some(timestamp(record.modified)),
+            e_tag: Some(ETag::Strong(record.etag)),
+            expires: expires_timestamp(&attributes),
+            metadata: attributes.user_metadata,
+            content_encoding: attributes.content_encoding,
+            content_type: attributes.content_type,
+            content_disposition: attributes.content_disposition,
+            content_language: attributes.content_language,
+            cache_control: attributes.cache_control,
+            website_redirect_location: attributes.website_redirect_location,
+            checksum_crc32: checksums.checksum_crc32,
+            checksum_crc32c: checksums.checksum_crc32c,
+            checksum_sha1: checksums.checksum_sha1,
+            checksum_sha256: checksums.checksum_sha256,
+            checksum_crc64nvme: checksums.checksum_crc64nvme,
+            ..Default::default()
+        }))
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let write = self.inner.fs.copy_object(req);
-        Ok(self.store(&bucket, &key, StoreReason::CopyObject, write).await?.0)
+        let input = req.input;
+        let (source_bucket, source_key) = match &input.copy_source {
+            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+            CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => return Err(s3_error!(NotImplemented)),
+        };
+        let conditions = ReadConditions {
+            if_match: input.copy_source_if_match,
+            if_none_match: input.copy_source_if_none_match,
+            if_modified_since: input.copy_source_if_modified_since,
+            if_unmodified_since: input.copy_source_if_unmodified_since,
+            not_modified_is_failure: true,
+        };
+        let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let replacement = ObjectAttributes {
+            user_metadata: input.metadata,
+            content_encoding: input.content_encoding,
+            content_type: input.content_type,
+            content_disposition: input.content_disposition,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            expires: expires_text(input.expires),
+            website_redirect_location: input.website_redirect_location,
+            checksums: Checksums::default(),
+        };
+        let (bucket, key) = (input.bucket, input.key);
+        let (target_bucket, target_key) = (bucket.clone(), key.clone());
+        let write = self.blocking(move |store| {
+            // The copy is a second name for the source's file: files never change once written.
+            let (source, blob) = with_current_file(store, &source_bucket, &source_key, &conditions, |record, path| {
+                unless_gone(store.link_blob(path), &record.blob)
+            })?;
+            let attributes = if replace {
+                ObjectAttributes { checksums: source.attributes.checksums.clone(), ..replacement }
+            } else {
+                source.attributes.clone()
+            };
+            let record = ObjectRecord {
+                key,
+                blob: blob.name().to_owned(),
+                size: source.size,
+                etag: source.etag,
+                modified: SystemTime::now(),
+                attributes,
+            };
+            store.commit_object(&bucket, Some(blob), &record, |_| Ok(()))?;
+            let output = CopyObjectOutput {
+                copy_object_result: Some(CopyObjectResult {
+                    e_tag: Some(ETag::Strong(record.etag.clone())),
+                    last_modified: Some(timestamp(record.modified)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            Ok((S3Response::new(output), record))
+        });
+        self.store_and_announce(&target_bucket, &target_key, StoreReason::CopyObject, write).await
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let DeleteObjectInput { bucket, key, .. } = req.input;
+        self.blocking(move |store| store.delete_object(&bucket, &key)).await?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let DeleteObjectsInput { bucket, delete, .. } = req.input;
+        let quiet = delete.quiet.unwrap_or(false);
+        let deleted = self
+            .blocking(move |store| {
+                let mut deleted = Vec::new();
+                for object in delete.objects {
+                    store.delete_object(&bucket, &object.key)?;
+                    deleted.push(DeletedObject {
+                        key: Some(object.key),
+                        version_id: object.version_id,
+                        ..Default::default()
+                    });
+                }
+                Ok(deleted)
+            })
+            .await?;
+        Ok(S3Response::new(DeleteObjectsOutput { deleted: (!quiet).then_some(deleted), ..Default::default() }))
+    }
+
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000);
+        let page = list_page(
+            &self.inner.store,
+            &input.bucket,
+            &prefix,
+            input.delimiter.as_deref(),
+            input.marker.as_deref().unwrap_or(""),
+            usize::try_from(max_keys).unwrap_or(0),
+        )?;
+        let contents = page.objects.into_iter().map(listed).collect::<S3Result<Vec<_>>>()?;
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            marker: input.marker,
+            max_keys: Some(max_keys),
+            is_truncated: Some(page.next.is_some()),
+            next_marker: page.next,
+            contents: (!contents.is_empty()).then_some(contents),
+            common_prefixes: (!page.common_prefixes.is_empty())
+                .then(|| page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000);
+        let marker = match (input.continuation_token.as_deref(), input.start_after.as_deref()) {
+            (Some(token), Some(after)) => token.max(after),
+            (Some(marker), None) | (None, Some(marker)) => marker,
+            (None, None) => "",
+        };
+        let page = list_page(
+            &self.inner.store,
+            &input.bucket,
+            &prefix,
+            input.delimiter.as_deref(),
+            marker,
+            usize::try_from(max_keys).unwrap_or(0),
+        )?;
+        let count = page.objects.len() + page.common_prefixes.len();
+        let contents = page.objects.into_iter().map(listed).collect::<S3Result<Vec<_>>>()?;
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            max_keys: Some(max_keys),
+            key_count: Some(i32::try_from(count).unwrap_or(i32::MAX)),
+            is_truncated: Some(page.next.is_some()),
+            continuation_token: input.continuation_token,
+            next_continuation_token: page.next,
+            start_after: input.start_after,
+            contents: (!contents.is_empty()).then_some(contents),
+            common_prefixes: (!page.common_prefixes.is_empty())
+                .then(|| page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        let upload = UploadRecord {
+            upload_id: uuid::Uuid::new_v4().simple().to_string(),
+            bucket: input.bucket,
+            key: input.key,
+            access_key: req.credentials.map(|c| c.access_key),
+            attributes: ObjectAttributes {
+                user_metadata: input.metadata,
+                content_encoding: input.content_encoding,
+                content_type: input.content_type,
+                content_disposition: input.content_disposition,
+                content_language: input.content_language,
+                cache_control: input.cache_control,
+                expires: expires_text(input.expires),
+                website_redirect_location: input.website_redirect_location,
+                checksums: Checksums::default(),
+            },
+        };
+        self.inner.store.create_upload(&upload)?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(upload.bucket),
+            key: Some(upload.key),
+            upload_id: Some(upload.upload_id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        check_part_number(input.part_number)?;
+        let upload = self.upload_of(&input.bucket, &input.key, &input.upload_id, req.credentials.as_ref())?;
+        let declared = Checksums {
+            checksum_crc32: input.checksum_crc32,
+            checksum_crc32c: input.checksum_crc32c,
+            checksum_sha1: input.checksum_sha1,
+            checksum_sha256: input.checksum_sha256,
+            checksum_crc64nvme: input.checksum_crc64nvme,
+        };
+        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
+        let received =
+            Received::read(self, body, checksums_asked(&declared, input.checksum_algorithm.as_ref())?).await?;
+        received.verify(input.content_md5.as_deref(), &with_trailers(declared, req.trailing_headers.as_ref())?)?;
+        let checksums = received.checksums.clone();
+        let (etag, size, number) = (received.md5_hex(), received.size, input.part_number);
+        let part_etag = etag.clone();
+        self.blocking(move |store| {
+            let blob = received.finish(store)?;
+            let part =
+                PartRecord { number, blob: blob.name().to_owned(), size, etag: part_etag, modified: SystemTime::now() };
+            store.commit_part(&upload.upload_id, blob, &part)
+        })
+        .await?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(etag)),
+            checksum_crc32: checksums.checksum_crc32,
+            checksum_crc32c: checksums.checksum_crc32c,
+            checksum_sha1: checksums.checksum_sha1,
+            checksum_sha256: checksums.checksum_sha256,
+            checksum_crc64nvme: checksums.checksum_crc64nvme,
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        check_part_number(input.part_number)?;
+        let upload = self.upload_of(&input.bucket, &input.key, &input.upload_id, req.credentials.as_ref())?;
+        let (source_bucket, source_key) = match &input.copy_source {
+            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+            CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => return Err(s3_error!(NotImplemented)),
+        };
+        let range = input.copy_source_range.as_deref().map(copy_source_range).transpose()?;
+        let conditions = ReadConditions {
+            if_match: input.copy_source_if_match,
+            if_none_match: input.copy_source_if_none_match,
+            if_modified_since: input.copy_source_if_modified_since,
+            if_unmodified_since: input.copy_source_if_unmodified_since,
+            not_modified_is_failure: true,
+        };
+        let number = input.part_number;
+        let part = self
+            .blocking(move |store| {
+                let (blob, mut file) = store.create_blob()?;
+                let mut hashed = HashingWriter { file: &mut file, md5: Md5::new() };
+                let (source, copied) =
+                    with_current_file(store, &source_bucket, &source_key, &conditions, |record, path| {
+                        let (offset, length) = match range {
+                            Some((first, last)) if first <= last && last < record.size => (first, last - first + 1),
+                            Some(_) => return Ok(Some(None)),
+                            None => (0, record.size),
+                        };
+                        Ok(unless_gone(copy_range(path, offset, length, &mut hashed), &record.blob)?
+                            .map(|()| Some(length)))
+                    })?;
+                let size =
+                    copied.ok_or_else(|| s3_error!(InvalidRange, "the range is outside {} bytes", source.size))?;
+                let etag = hex::encode(hashed.md5.finalize());
+                let part = PartRecord { number, blob: blob.name().to_owned(), size, etag, modified: SystemTime::now() };
+                store.commit_part(&upload.upload_id, blob, &part)?;
+                Ok(part)
+            })
+            .await?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(part.etag)),
+                last_modified: Some(timestamp(part.modified)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let upload = self.upload_of(&input.bucket, &input.key, &input.upload_id, req.credentials.as_ref())?;
+        let after = input.part_number_marker.unwrap_or(0);
+        let max_parts = usize::try_from(input.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(0);
+        let all: Vec<PartRecord> =
+            self.inner.store.parts(&upload.upload_id)?.into_iter().filter(|p| p.number > after).collect();
+        let truncated = all.len() > max_parts;
+        let parts: Vec<Part> = all
+            .into_iter()
+            .take(max_parts)
+            .map(|part| Part {
+                part_number: Some(part.number),
+                size: i64::try_from(part.size).ok(),
+                e_tag: Some(ETag::Strong(part.etag)),
+                last_modified: Some(timestamp(part.modified)),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(upload.bucket),
+            key: Some(upload.key),
+            upload_id: Some(upload.upload_id),
+            is_truncated: Some(truncated),
+            next_part_number_marker: truncated.then(|| parts.last().and_then(|p| p.part_number)).flatten(),
+            max_parts: Some(i32::try_from(max_parts).unwrap_or(1000)),
+            parts: Some(parts),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        let upload = self.upload_of(&input.bucket, &input.key, &input.upload_id, req.credentials.as_ref())?;
+        self.blocking(move |store| store.end_upload(&upload.upload_id)).await?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let write = async {
-            let mut response = self.inner.fs.complete_multipart_upload(req).await?;
-            // s3s-fs leaves the output in a future (for keep-alive); the object is complete already.
-            if let Some(future) = response.output.future.take() {
-                response.output = future.await?;
+        let input = req.input;
+        let upload = self.upload_of(&input.bucket, &input.key, &input.upload_id, req.credentials.as_ref())?;
+        let wanted: Vec<(i32, Option<ETag>)> = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|part| {
+                part.part_number
+                    .map(|n| (n, part.e_tag))
+                    .ok_or_else(|| s3_error!(InvalidPart, "a part without a number"))
+            })
+            .collect::<S3Result<_>>()?;
+        if wanted.is_empty() {
+            return Err(s3_error!(MalformedXML, "You must specify at least one part"));
+        }
+        if wanted.windows(2).any(|pair| pair[0].0 >= pair[1].0) {
+            return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order."));
+        }
+        let (if_match, if_none_match) = (input.if_match, input.if_none_match);
+        let (bucket, key) = (upload.bucket.clone(), upload.key.clone());
+        let write = self.blocking(move |store| {
+            let uploaded = store.parts(&upload.upload_id)?;
+            let mut chosen = Vec::with_capacity(wanted.len());
+            for (index, (number, etag)) in wanted.iter().enumerate() {
+                let part = uploaded
+                    .iter()
+                    .find(|p| p.number == *number)
+                    .ok_or_else(|| s3_error!(InvalidPart, "part {number} was not uploaded"))?;
+                if etag.as_ref().is_some_and(|etag| etag.value() != part.etag) {
+                    return Err(s3_error!(InvalidPart, "part {number} has another ETag"));
+                }
+                if index + 1 < wanted.len() && part.size < MIN_PART_SIZE {
+                    return Err(s3_error!(EntityTooSmall, "part {number} is smaller than 5 MiB and not the last"));
+                }
+                chosen.push(part.clone());
             }
-            Ok(response)
-        };
-        Ok(self.store(&bucket, &key, StoreReason::CompleteMultipartUpload, write).await?.0)
+            let (blob, mut file) = store.create_blob()?;
+            let mut digests = Md5::new();
+            let mut size = 0;
+            for part in &chosen {
+                copy_range(&store.path(&part.blob), 0, part.size, &mut file).map_err(|e| internal(&part.blob, e))?;
+                digests.update(&hex::decode(&part.etag).map_err(|e| internal("part ETag", e))?);
+                size += part.size;
+            }
+            let record = ObjectRecord {
+                key: upload.key.clone(),
+                blob: blob.name().to_owned(),
+                size,
+                etag: format!("{}-{}", hex::encode(digests.finalize()), chosen.len()),
+                modified: SystemTime::now(),
+                attributes: upload.attributes.clone(),
+            };
+            store.commit_object(&upload.bucket, Some(blob), &record, |existing| {
+                write_preconditions(existing, if_match.as_ref(), if_none_match.as_ref())
+            })?;
+            store.end_upload(&upload.upload_id)?;
+            let output = CompleteMultipartUploadOutput {
+                bucket: Some(upload.bucket),
+                key: Some(upload.key),
+                e_tag: Some(ETag::Strong(record.etag.clone())),
+                ..Default::default()
+            };
+            Ok((S3Response::new(output), record))
+        });
+        self.store_and_announce(&bucket, &key, StoreReason::CompleteMultipartUpload, write).await
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn check_part_number(number: i32) -> S3Result<()> {
+    if (1..=10_000).contains(&number) {
+        Ok(())
+    } else {
+        Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
+    }
+}
 
-    #[test]
-    fn sequencers_grow_in_lexicographic_order() {
-        let sequencer = Sequencer::new();
-        let values: Vec<String> = (0..1000).map(|_| sequencer.next()).collect();
-        assert!(values.windows(2).all(|pair| pair[0] < pair[1]));
-        assert!(values.iter().all(|v| v.len() == 18));
+/// `bytes=FIRST-LAST` of UploadPartCopy.
+fn copy_source_range(text: &str) -> S3Result<(u64, u64)> {
+    let invalid = || s3_error!(InvalidArgument, "x-amz-copy-source-range must be bytes=first-last");
+    let (first, last) = text.strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(invalid)?;
+    Ok((first.parse().map_err(|_| invalid())?, last.parse().map_err(|_| invalid())?))
+}
+
+/// A file writer that hashes what passes through it.
+struct HashingWriter<'a> {
+    file: &'a mut std::fs::File,
+    md5: Md5,
+}
+
+impl std::io::Write for HashingWriter<'_> {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(buffer)?;
+        self.md5.update(&buffer[..written]);
+        Ok(written)
     }
 
-    async fn body_bytes(body: StreamingBlob) -> Vec<u8> {
-        use futures::TryStreamExt;
-        body.try_collect::<Vec<_>>().await.unwrap().concat()
-    }
-
-    #[test]
-    fn spans_come_from_the_answered_length_and_range() {
-        assert_eq!(Span::of_answer(Some(10), None), Some(Span { offset: 0, length: 10, total: 10 }));
-        assert_eq!(Span::of_answer(Some(5), Some("bytes 10-14/100")), Some(Span { offset: 10, length: 5, total: 100 }));
-        for (length, range) in [
-            (Some(6), Some("bytes 10-14/100")),
-            (Some(5), Some("bytes 10-14/14")),
-            (Some(5), Some("bytes 14-10/100")),
-            (Some(5), Some("items 10-14/100")),
-            (Some(5), Some("bytes 10-14/*")),
-            (None, None),
-            (Some(-1), None),
-        ] {
-            assert_eq!(Span::of_answer(length, range), None, "{length:?} {range:?}");
-        }
-    }
-
-    #[tokio::test]
-    async fn objects_and_ranges_are_read_in_large_chunks_only_while_they_are_still_the_object() {
-        let root = tempfile::tempdir().unwrap();
-        let bucket = root.path().join("images");
-        std::fs::create_dir_all(bucket.join("uploads")).unwrap();
-        let content: Vec<u8> = (0..(READ_CHUNK as usize * 2 + 5)).map(|i| (i % 251) as u8).collect();
-        let total = content.len() as u64;
-        std::fs::write(bucket.join("uploads/a"), &content).unwrap();
-        let whole = Span { offset: 0, length: total, total };
-
-        let opened = OpenedObject::open(root.path(), "images", "uploads/a").await.unwrap();
-        let body = opened.into_body(whole).await.expect("the same file");
-        assert_eq!(body_bytes(body).await, content);
-
-        // A range across a chunk boundary, and one at the end.
-        for (offset, length) in [(READ_CHUNK - 3, 10), (total - 4, 4)] {
-            let opened = OpenedObject::open(root.path(), "images", "uploads/a").await.unwrap();
-            let body = opened.into_body(Span { offset, length, total }).await.expect("the same file");
-            assert_eq!(body_bytes(body).await, &content[offset as usize..(offset + length) as usize]);
-        }
-
-        // A size other than the file's (s3s-fs answered for another version): not served.
-        let opened = OpenedObject::open(root.path(), "images", "uploads/a").await.unwrap();
-        assert!(opened.into_body(Span { offset: 0, length: 10, total: 10 }).await.is_none());
-
-        // Replaced after opening (as s3s-fs replaces: a new file renamed over it): not served.
-        let opened = OpenedObject::open(root.path(), "images", "uploads/a").await.unwrap();
-        std::fs::write(root.path().join("replacement"), b"new").unwrap();
-        std::fs::rename(root.path().join("replacement"), bucket.join("uploads/a")).unwrap();
-        assert!(opened.into_body(whole).await.is_none());
-
-        // Cut short after opening: the body fails rather than ending early.
-        std::fs::write(bucket.join("uploads/b"), &content).unwrap();
-        let opened = OpenedObject::open(root.path(), "images", "uploads/b").await.unwrap();
-        let body = opened.into_body(whole).await.expect("the same file");
-        std::fs::OpenOptions::new().write(true).open(bucket.join("uploads/b")).unwrap().set_len(100).unwrap();
-        use futures::TryStreamExt;
-        assert!(body.try_collect::<Vec<_>>().await.is_err());
-
-        // Keys cannot leave the root; missing objects open nothing.
-        assert!(OpenedObject::open(root.path(), "images", "../../etc/passwd").await.is_none());
-        assert!(OpenedObject::open(root.path(), "images", "uploads/missing").await.is_none());
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }

@@ -1,9 +1,11 @@
-//! The S3-compatible endpoint: s3s's protocol layer over s3s-fs's filesystem backend, wrapped so
-//! that every stored object is announced (see [`announcing`]), and with read-only anonymous
-//! access to objects so that the URLs in the metadata open in a browser.
+//! The S3-compatible endpoint: s3s's protocol layer over the twin's own object [`store`] (one
+//! file per object, its record in SQLite), which announces every stored object (see
+//! [`announcing`]), with read-only anonymous access to objects so that the URLs in the metadata
+//! open in a browser.
 
 pub mod announcing;
 pub mod in_process;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,7 +21,7 @@ use s3s::{Body, S3Result, s3_error};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use announcing::{AnnouncingFs, ObjectEvents};
+pub use announcing::{AnnouncingStore, ObjectEvents};
 pub use in_process::InProcessS3;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,21 +53,19 @@ impl S3Access for PublicRead {
     }
 }
 
-/// The S3 service over the buckets under `root` (one folder per bucket); stored objects are
-/// announced to `events`.
+/// The S3 service over the buckets under `root`; stored objects are announced to `events`.
 pub fn service(
     root: &Path,
     credentials: Credentials,
     events: Arc<dyn ObjectEvents>,
-) -> Result<(S3Service, AnnouncingFs), S3EndpointError> {
+) -> Result<(S3Service, AnnouncingStore), S3EndpointError> {
     let storage = |message: String| S3EndpointError::Storage { path: root.display().to_string(), message };
-    std::fs::create_dir_all(root).map_err(|e| storage(e.to_string()))?;
-    let filesystem = s3s_fs::FileSystem::new(root).map_err(|e| storage(format!("{e:?}")))?;
-    let announcing = AnnouncingFs::new(filesystem, root, events).map_err(|e| storage(e.to_string()))?;
-    let mut builder = S3ServiceBuilder::new(announcing.clone());
+    let store =
+        AnnouncingStore::open(root, events).map_err(|e| storage(e.message().unwrap_or("cannot open").to_owned()))?;
+    let mut builder = S3ServiceBuilder::new(store.clone());
     builder.set_auth(SimpleAuth::from_single(credentials.access_key, credentials.secret_key));
     builder.set_access(PublicRead);
-    Ok((builder.build(), announcing))
+    Ok((builder.build(), store))
 }
 
 /// The service's answer to one request to the twin, whether it came over TCP or [`in_process`].

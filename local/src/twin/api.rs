@@ -13,14 +13,14 @@ use s3s::{Body, S3ErrorCode};
 use serde_json::{Value, json};
 
 use super::pipeline::Pipeline;
-use crate::s3::AnnouncingFs;
+use crate::s3::AnnouncingStore;
 
 /// API Gateway's payload limit.
 pub const DEFAULT_UPLOAD_LIMIT: usize = 10 * 1024 * 1024;
 
 pub struct UploadApi {
     pub pipeline: std::sync::Arc<Pipeline>,
-    pub objects: AnnouncingFs,
+    pub objects: AnnouncingStore,
     pub metadata: std::sync::Arc<dyn MetadataStore>,
     pub upload_limit: usize,
     /// The twin's own URL, for `statusUrl`.

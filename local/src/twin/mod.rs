@@ -1,7 +1,7 @@
 //! `imgflow serve`: the whole pipeline on one machine, on one address.
 //!
-//! One HTTP listener; [`router`] tells the services apart. Behind it: the S3 endpoint (s3s-fs
-//! under `DATA_DIR/s3`, announcing stored objects), the [`pipeline`] rule that starts the state
+//! One HTTP listener; [`router`] tells the services apart. Behind it: the S3 endpoint (the
+//! object store under `DATA_DIR/s3`, announcing stored objects), the [`pipeline`] rule that starts the state
 //! machine for objects under `uploads/`, the ASL engine persisted in `DATA_DIR/engine.sqlite` and
 //! calling the step handlers in-process, the SQLite metadata store (`DATA_DIR/metadata.sqlite`),
 //! the [`failures`] rule that marks images FAILED, the upload [`api`] and the console.
@@ -162,9 +162,11 @@ impl Twin {
 
         let pipeline = Arc::new(Pipeline::new(engine.clone(), state_machine_arn.clone(), config.bucket.clone()));
         let s3_root = data_dir.join("s3");
-        std::fs::create_dir_all(s3_root.join(&config.bucket))
-            .map_err(|source| TwinError::DataDir { path: s3_root.display().to_string(), source })?;
         let (s3_service, objects) = s3::service(&s3_root, config.credentials.clone(), pipeline.clone())?;
+        objects.ensure_bucket(&config.bucket).map_err(|e| S3EndpointError::Storage {
+            path: s3_root.display().to_string(),
+            message: format!("cannot create the bucket {}: {}", config.bucket, e.message().unwrap_or("failed")),
+        })?;
         steps_s3.connect(s3_service.clone());
 
         let (stop, stopped) = watch::channel(false);
