@@ -28,7 +28,7 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use super::store::{
-    Checksums, ListedObject, NewBlob, ObjectAttributes, ObjectRecord, ObjectStore, PartRecord, UploadRecord,
+    self, Checksums, ListedObject, NewBlob, ObjectAttributes, ObjectRecord, ObjectStore, PartRecord, UploadRecord,
     copy_range, internal,
 };
 
@@ -616,14 +616,8 @@ impl AnnouncingStore {
         let record = self
             .blocking(move |store| {
                 let blob = received.finish(store)?;
-                let record = ObjectRecord {
-                    key,
-                    blob: blob.name().to_owned(),
-                    size,
-                    etag,
-                    modified: SystemTime::now(),
-                    attributes,
-                };
+                let record =
+                    ObjectRecord { key, blob: blob.name().to_owned(), size, etag, modified: store::now(), attributes };
                 store.commit_object(&bucket, Some(blob), &record, |existing| {
                     write_preconditions(existing, if_match.as_ref(), if_none_match.as_ref())
                 })?;
@@ -893,7 +887,7 @@ impl S3 for AnnouncingStore {
                 blob: blob.name().to_owned(),
                 size: source.size,
                 etag: source.etag,
-                modified: SystemTime::now(),
+                modified: store::now(),
                 attributes,
             };
             store.commit_object(&bucket, Some(blob), &record, |_| Ok(()))?;
@@ -1054,7 +1048,7 @@ impl S3 for AnnouncingStore {
         self.blocking(move |store| {
             let blob = received.finish(store)?;
             let part =
-                PartRecord { number, blob: blob.name().to_owned(), size, etag: part_etag, modified: SystemTime::now() };
+                PartRecord { number, blob: blob.name().to_owned(), size, etag: part_etag, modified: store::now() };
             store.commit_part(&upload.upload_id, blob, &part)
         })
         .await?;
@@ -1106,7 +1100,7 @@ impl S3 for AnnouncingStore {
                 let size =
                     copied.ok_or_else(|| s3_error!(InvalidRange, "the range is outside {} bytes", source.size))?;
                 let etag = hex::encode(hashed.md5.finalize());
-                let part = PartRecord { number, blob: blob.name().to_owned(), size, etag, modified: SystemTime::now() };
+                let part = PartRecord { number, blob: blob.name().to_owned(), size, etag, modified: store::now() };
                 store.commit_part(&upload.upload_id, blob, &part)?;
                 Ok(part)
             })
@@ -1216,7 +1210,7 @@ impl S3 for AnnouncingStore {
                 blob: blob.name().to_owned(),
                 size,
                 etag: format!("{}-{}", hex::encode(digests.finalize()), chosen.len()),
-                modified: SystemTime::now(),
+                modified: store::now(),
                 attributes: upload.attributes.clone(),
             };
             store.commit_object(&upload.bucket, Some(blob), &record, |existing| {
@@ -1265,5 +1259,149 @@ impl std::io::Write for HashingWriter<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequencers_grow_in_lexicographic_order() {
+        let sequencer = Sequencer::new();
+        let values: Vec<String> = (0..1000).map(|_| sequencer.next()).collect();
+        assert!(values.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(values.iter().all(|v| v.len() == 18));
+    }
+
+    fn store_with(keys: &[&str]) -> (tempfile::TempDir, ObjectStore) {
+        let root = tempfile::tempdir().unwrap();
+        let store = ObjectStore::open(root.path()).unwrap();
+        store.create_bucket("b").unwrap();
+        for key in keys {
+            let (blob, _) = store.create_blob().unwrap();
+            let record = ObjectRecord {
+                key: (*key).to_owned(),
+                blob: blob.name().to_owned(),
+                size: 0,
+                etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
+                modified: store::now(),
+                attributes: ObjectAttributes::default(),
+            };
+            store.commit_object("b", Some(blob), &record, |_| Ok(())).unwrap();
+        }
+        (root, store)
+    }
+
+    /// Every page of a listing, as (keys, common prefixes) each, following the markers.
+    fn pages(
+        store: &ObjectStore,
+        prefix: &str,
+        delimiter: Option<&str>,
+        max_keys: usize,
+    ) -> Vec<(Vec<String>, Vec<String>)> {
+        let mut marker = String::new();
+        let mut pages = Vec::new();
+        loop {
+            let page = list_page(store, "b", prefix, delimiter, &marker, max_keys).unwrap();
+            pages.push((page.objects.into_iter().map(|o| o.key).collect(), page.common_prefixes));
+            match page.next {
+                Some(next) => marker = next,
+                None => return pages,
+            }
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn listings_roll_keys_up_at_the_delimiter_and_page_through_markers() {
+        let (_root, store) = store_with(&["a/1", "a/2", "a/3/x", "b", "c/x/1", "c/y", "d"]);
+        assert_eq!(pages(&store, "", Some("/"), 1000), [(strings(&["b", "d"]), strings(&["a/", "c/"]))]);
+        assert_eq!(
+            pages(&store, "", Some("/"), 2),
+            [(strings(&["b"]), strings(&["a/"])), (strings(&["d"]), strings(&["c/"]))],
+            "a common prefix counts as one entry and is not repeated on the next page"
+        );
+        assert_eq!(pages(&store, "a/", Some("/"), 1000), [(strings(&["a/1", "a/2"]), strings(&["a/3/"]))]);
+        assert_eq!(
+            pages(&store, "", None, 3),
+            [
+                (strings(&["a/1", "a/2", "a/3/x"]), vec![]),
+                (strings(&["b", "c/x/1", "c/y"]), vec![]),
+                (strings(&["d"]), vec![])
+            ]
+        );
+        assert_eq!(pages(&store, "c/", None, 1000), [(strings(&["c/x/1", "c/y"]), vec![])]);
+        assert_eq!(pages(&store, "zz", Some("/"), 1000), [(vec![], vec![])]);
+        assert_eq!(pages(&store, "", None, 0), [(vec![], vec![])], "max-keys 0 lists nothing");
+    }
+
+    #[test]
+    fn listings_longer_than_one_query_batch_are_complete() {
+        let keys: Vec<String> = (0..LIST_BATCH + 5).map(|i| format!("k/{i:05}")).collect();
+        let (_root, store) = store_with(&keys.iter().map(String::as_str).collect::<Vec<_>>());
+        let page = list_page(&store, "b", "", None, "", LIST_BATCH + 10).unwrap();
+        assert_eq!(page.objects.len(), keys.len());
+        assert!(page.next.is_none());
+        let rolled = list_page(&store, "b", "", Some("/"), "", 10).unwrap();
+        assert_eq!((rolled.objects.len(), rolled.common_prefixes), (0, strings(&["k/"])));
+    }
+
+    #[test]
+    fn write_preconditions_follow_s3() {
+        let existing = ObjectRecord {
+            key: "k".into(),
+            blob: "x".into(),
+            size: 1,
+            etag: "abc".into(),
+            modified: store::now(),
+            attributes: ObjectAttributes::default(),
+        };
+        let etag = |value: &str| ETagCondition::ETag(ETag::Strong(value.into()));
+        let failed = |result: S3Result<()>| result.is_err_and(|e| *e.code() == s3s::S3ErrorCode::PreconditionFailed);
+        assert!(failed(write_preconditions(Some(&existing), None, Some(&ETagCondition::Any))));
+        assert!(write_preconditions(None, None, Some(&ETagCondition::Any)).is_ok());
+        assert!(write_preconditions(Some(&existing), Some(&etag("abc")), None).is_ok());
+        assert!(failed(write_preconditions(Some(&existing), Some(&etag("other")), None)));
+        assert!(failed(write_preconditions(None, Some(&ETagCondition::Any), None)));
+    }
+
+    #[test]
+    fn read_conditions_answer_412_or_304() {
+        let modified = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_500);
+        let record = ObjectRecord {
+            key: "k".into(),
+            blob: "x".into(),
+            size: 1,
+            etag: "abc".into(),
+            modified,
+            attributes: ObjectAttributes::default(),
+        };
+        let at = |seconds: u64| Some(Timestamp::from(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds)));
+        let etag = |value: &str| Some(ETagCondition::ETag(ETag::Strong(value.into())));
+        let code = |conditions: ReadConditions| conditions.check(&record).err().map(|e| e.code().clone());
+        use s3s::S3ErrorCode::{NotModified, PreconditionFailed};
+        assert_eq!(code(ReadConditions::default()), None);
+        assert_eq!(code(ReadConditions { if_match: etag("abc"), ..Default::default() }), None);
+        assert_eq!(code(ReadConditions { if_match: etag("x"), ..Default::default() }), Some(PreconditionFailed));
+        assert_eq!(code(ReadConditions { if_none_match: etag("abc"), ..Default::default() }), Some(NotModified));
+        let copy = ReadConditions { if_none_match: etag("abc"), not_modified_is_failure: true, ..Default::default() };
+        assert_eq!(code(copy), Some(PreconditionFailed));
+        // Whole seconds: modified at …000.5 is not modified since …000.
+        assert_eq!(
+            code(ReadConditions { if_modified_since: at(1_700_000_000), ..Default::default() }),
+            Some(NotModified)
+        );
+        assert_eq!(code(ReadConditions { if_modified_since: at(1_699_999_999), ..Default::default() }), None);
+        assert_eq!(
+            code(ReadConditions { if_unmodified_since: at(1_699_999_999), ..Default::default() }),
+            Some(PreconditionFailed)
+        );
+        // If-Match wins over If-Unmodified-Since.
+        let both = ReadConditions { if_match: etag("abc"), if_unmodified_since: at(1), ..Default::default() };
+        assert_eq!(code(both), None);
     }
 }

@@ -199,6 +199,11 @@ pub fn internal(context: impl std::fmt::Display, error: impl std::fmt::Display) 
     s3_error!(InternalError, "{context}: {error}")
 }
 
+/// The time a record is written, to the millisecond it is kept with.
+pub fn now() -> SystemTime {
+    from_millis(millis(SystemTime::now()))
+}
+
 fn millis(time: SystemTime) -> i64 {
     time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
@@ -825,5 +830,283 @@ mod legacy {
                 tracing::warn!(file = %entry.path().display(), %error, "cannot delete an s3s-fs side file");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob_files(root: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(BLOBS))
+            .unwrap()
+            .map(|e| format!("{BLOBS}/{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Writes `content` as `bucket`/`key` the way the S3 layer does.
+    fn put(store: &ObjectStore, bucket: &str, key: &str, content: &[u8]) -> ObjectRecord {
+        let (blob, mut file) = store.create_blob().unwrap();
+        file.write_all(content).unwrap();
+        let record = ObjectRecord {
+            key: key.to_owned(),
+            blob: blob.name().to_owned(),
+            size: content.len() as u64,
+            etag: hex::encode(Md5::checksum(content)),
+            modified: now(),
+            attributes: ObjectAttributes { content_type: Some("image/jpeg".into()), ..Default::default() },
+        };
+        store.commit_object(bucket, Some(blob), &record, |_| Ok(())).unwrap();
+        record
+    }
+
+    #[test]
+    fn a_replaced_object_keeps_one_file_and_its_record_answers() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ObjectStore::open(root.path()).unwrap();
+        assert!(store.create_bucket("images").unwrap());
+        assert!(!store.create_bucket("images").unwrap(), "a second creation changes nothing");
+        let first = put(&store, "images", "uploads/a", b"first");
+        let second = put(&store, "images", "uploads/a", b"second version");
+        assert_ne!(first.blob, second.blob);
+        assert_eq!(blob_files(root.path()), std::slice::from_ref(&second.blob), "the replaced file is deleted");
+        assert_eq!(store.object("images", "uploads/a").unwrap(), second);
+        assert_eq!(std::fs::read(store.path(&second.blob)).unwrap(), b"second version");
+
+        // A refused write leaves the object and the folder as they were.
+        let (blob, mut file) = store.create_blob().unwrap();
+        file.write_all(b"refused").unwrap();
+        let refused = ObjectRecord { blob: blob.name().to_owned(), ..first.clone() };
+        let error =
+            store.commit_object("images", Some(blob), &refused, |_| Err(s3_error!(PreconditionFailed))).unwrap_err();
+        assert_eq!(*error.code(), s3s::S3ErrorCode::PreconditionFailed);
+        assert_eq!(store.object("images", "uploads/a").unwrap(), second);
+        assert_eq!(blob_files(root.path()), std::slice::from_ref(&second.blob));
+
+        assert_eq!(*store.object("images", "uploads/none").unwrap_err().code(), s3s::S3ErrorCode::NoSuchKey);
+        assert_eq!(*store.object("other", "uploads/a").unwrap_err().code(), s3s::S3ErrorCode::NoSuchBucket);
+        assert_eq!(*store.delete_bucket("images").unwrap_err().code(), s3s::S3ErrorCode::BucketNotEmpty);
+        store.delete_object("images", "uploads/a").unwrap();
+        store.delete_object("images", "uploads/a").unwrap();
+        assert!(blob_files(root.path()).is_empty());
+        store.delete_bucket("images").unwrap();
+        assert!(store.buckets().unwrap().is_empty());
+    }
+
+    #[test]
+    fn listings_follow_key_order_within_the_prefix() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ObjectStore::open(root.path()).unwrap();
+        store.create_bucket("images").unwrap();
+        for key in ["processed/b/thumb.jpg", "uploads/2", "processed/a/thumb.jpg", "uploads/1", "uploadsX"] {
+            put(&store, "images", key, key.as_bytes());
+        }
+        let keys = |listed: Vec<ListedObject>| listed.into_iter().map(|o| o.key).collect::<Vec<_>>();
+        assert_eq!(keys(store.list("images", "uploads/", "", 10).unwrap()), ["uploads/1", "uploads/2"]);
+        assert_eq!(keys(store.list("images", "uploads/", "uploads/1", 10).unwrap()), ["uploads/2"]);
+        assert_eq!(keys(store.list("images", "", "", 2).unwrap()), ["processed/a/thumb.jpg", "processed/b/thumb.jpg"]);
+        assert_eq!(store.list("images", "", "", 10).unwrap()[1].size, "processed/b/thumb.jpg".len() as u64);
+    }
+
+    #[test]
+    fn leftovers_of_an_interrupted_run_are_resolved_when_a_store_opens_alone() {
+        let root = tempfile::tempdir().unwrap();
+        let (kept, lost) = {
+            let store = ObjectStore::open(root.path()).unwrap();
+            store.create_bucket("images").unwrap();
+            let kept = put(&store, "images", "uploads/kept", b"kept");
+            let lost = put(&store, "images", "uploads/lost", b"lost");
+            (kept, lost)
+        };
+        // While a store has the folder open, the files without records may be its writes in
+        // flight: another store opening meanwhile leaves them alone.
+        let running = ObjectStore::open(root.path()).unwrap();
+        // As a kill -9 leaves them: a file whose record was never committed, and a record whose
+        // file is gone.
+        let orphan = root.path().join(BLOBS).join("0123456789abcdef0123456789abcdef");
+        std::fs::write(&orphan, b"half written").unwrap();
+        std::fs::remove_file(root.path().join(&lost.blob)).unwrap();
+        drop(ObjectStore::open(root.path()).unwrap());
+        assert!(orphan.exists());
+        drop(running);
+
+        let store = ObjectStore::open(root.path()).unwrap();
+        assert!(!orphan.exists());
+        assert_eq!(*store.object("images", "uploads/lost").unwrap_err().code(), s3s::S3ErrorCode::NoSuchKey);
+        assert_eq!(store.object("images", "uploads/kept").unwrap(), kept);
+        assert_eq!(blob_files(root.path()), [kept.blob]);
+    }
+
+    #[test]
+    fn parts_belong_to_their_upload_until_it_ends() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ObjectStore::open(root.path()).unwrap();
+        store.create_bucket("images").unwrap();
+        let upload = UploadRecord {
+            upload_id: "u1".into(),
+            bucket: "images".into(),
+            key: "big".into(),
+            access_key: Some("test".into()),
+            attributes: ObjectAttributes {
+                content_type: Some("application/octet-stream".into()),
+                ..Default::default()
+            },
+        };
+        store.create_upload(&upload).unwrap();
+        assert_eq!(store.upload("images", "big", "u1").unwrap(), upload);
+        assert_eq!(*store.upload("images", "other", "u1").unwrap_err().code(), s3s::S3ErrorCode::NoSuchUpload);
+        for (number, content) in [(2, b"two".as_slice()), (1, b"one"), (1, b"one again")] {
+            let (blob, mut file) = store.create_blob().unwrap();
+            file.write_all(content).unwrap();
+            let part = PartRecord {
+                number,
+                blob: blob.name().to_owned(),
+                size: content.len() as u64,
+                etag: hex::encode(Md5::checksum(content)),
+                modified: SystemTime::now(),
+            };
+            store.commit_part("u1", blob, &part).unwrap();
+        }
+        let parts = store.parts("u1").unwrap();
+        assert_eq!(parts.iter().map(|p| (p.number, p.size)).collect::<Vec<_>>(), [(1, 9), (2, 3)]);
+        assert_eq!(blob_files(root.path()).len(), 2, "the replaced part's file is deleted");
+        assert_eq!(*store.delete_bucket("images").unwrap_err().code(), s3s::S3ErrorCode::BucketNotEmpty);
+        store.end_upload("u1").unwrap();
+        assert!(blob_files(root.path()).is_empty());
+        assert!(store.parts("u1").unwrap().is_empty());
+        let (blob, _) = store.create_blob().unwrap();
+        let part = PartRecord {
+            number: 1,
+            blob: blob.name().to_owned(),
+            size: 0,
+            etag: String::new(),
+            modified: SystemTime::now(),
+        };
+        assert_eq!(*store.commit_part("u1", blob, &part).unwrap_err().code(), s3s::S3ErrorCode::NoSuchUpload);
+        assert!(blob_files(root.path()).is_empty(), "a refused part's file is deleted");
+    }
+
+    #[test]
+    fn a_newer_layout_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        drop(ObjectStore::open(root.path()).unwrap());
+        Connection::open(root.path().join(DATABASE)).unwrap().pragma_update(None, "user_version", LAYOUT + 1).unwrap();
+        let error = ObjectStore::open(root.path()).unwrap_err();
+        assert!(error.message().unwrap().contains("newer"), "{error:?}");
+    }
+
+    /// A request to s3s-fs as its S3 service would hand it over (signed by `test`).
+    fn request<T>(input: T) -> s3s::S3Request<T> {
+        s3s::S3Request {
+            input,
+            method: http::Method::PUT,
+            uri: http::Uri::from_static("/"),
+            headers: http::HeaderMap::new(),
+            extensions: http::Extensions::new(),
+            credentials: Some(s3s::auth::Credentials { access_key: "test".into(), secret_key: "test".into() }),
+            region: None,
+            service: Some("s3".into()),
+            trailing_headers: None,
+        }
+    }
+
+    fn blob(content: &[u8]) -> Option<s3s::dto::StreamingBlob> {
+        Some(s3s::dto::StreamingBlob::from(s3s::Body::from(bytes::Bytes::copy_from_slice(content))))
+    }
+
+    /// A folder as the twin's earlier S3 backend (s3s-fs) wrote it, opened by this store.
+    #[tokio::test]
+    async fn folders_written_by_s3s_fs_are_migrated_on_first_open() {
+        use s3s::S3 as _;
+        use s3s::dto::*;
+
+        let root = tempfile::tempdir().unwrap();
+        let legacy = s3s_fs::FileSystem::new(root.path()).unwrap();
+        legacy
+            .create_bucket(request(CreateBucketInput::builder().bucket("images".into()).build().unwrap()))
+            .await
+            .unwrap();
+        let photo: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let photo_put = PutObjectInput::builder()
+            .bucket("images".into())
+            .key("uploads/photo".into())
+            .content_type(Some("image/jpeg".into()))
+            .cache_control(Some("max-age=60".into()))
+            .metadata(Some([("camera".to_owned(), "canon".to_owned())].into()))
+            .body(blob(&photo))
+            .build()
+            .unwrap();
+        let put_etag = legacy.put_object(request(photo_put)).await.unwrap().output.e_tag.unwrap().into_value();
+        let created =
+            CreateMultipartUploadInput::builder().bucket("images".into()).key("big/in-parts".into()).build().unwrap();
+        let upload_id = legacy.create_multipart_upload(request(created)).await.unwrap().output.upload_id.unwrap();
+        let parts = [vec![1u8; 5 << 20], vec![2u8; 10]];
+        let mut completed = Vec::new();
+        for (index, content) in parts.iter().enumerate() {
+            let number = index as i32 + 1;
+            let part = UploadPartInput::builder()
+                .bucket("images".into())
+                .key("big/in-parts".into())
+                .upload_id(upload_id.clone())
+                .part_number(number)
+                .body(blob(content))
+                .build()
+                .unwrap();
+            let etag = legacy.upload_part(request(part)).await.unwrap().output.e_tag;
+            completed.push(CompletedPart { e_tag: etag, part_number: Some(number), ..Default::default() });
+        }
+        let complete = CompleteMultipartUploadInput::builder()
+            .bucket("images".into())
+            .key("big/in-parts".into())
+            .upload_id(upload_id)
+            .multipart_upload(Some(CompletedMultipartUpload { parts: Some(completed) }))
+            .build()
+            .unwrap();
+        let mut answer = legacy.complete_multipart_upload(request(complete)).await.unwrap().output;
+        if let Some(future) = answer.future.take() {
+            answer = future.await.unwrap();
+        }
+        let multipart_etag = answer.e_tag.unwrap().into_value();
+        // An unfinished upload and an empty bucket.
+        let unfinished =
+            CreateMultipartUploadInput::builder().bucket("images".into()).key("never".into()).build().unwrap();
+        legacy.create_multipart_upload(request(unfinished)).await.unwrap();
+        legacy
+            .create_bucket(request(CreateBucketInput::builder().bucket("empty".into()).build().unwrap()))
+            .await
+            .unwrap();
+        drop(legacy);
+
+        let store = ObjectStore::open(root.path()).unwrap();
+        let names: Vec<String> = store.buckets().unwrap().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(names, ["empty", "images"]);
+        let migrated = store.object("images", "uploads/photo").unwrap();
+        assert_eq!((migrated.size, migrated.etag.as_str()), (photo.len() as u64, put_etag.as_str()));
+        assert_eq!(migrated.etag, hex::encode(Md5::checksum(&photo)));
+        assert_eq!(migrated.attributes.content_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(migrated.attributes.cache_control.as_deref(), Some("max-age=60"));
+        assert_eq!(migrated.attributes.user_metadata, Some([("camera".to_owned(), "canon".to_owned())].into()));
+        assert_eq!(std::fs::read(store.path(&migrated.blob)).unwrap(), photo);
+        let big = store.object("images", "big/in-parts").unwrap();
+        assert_eq!((big.size, big.etag.as_str()), ((5 << 20) + 10, multipart_etag.as_str()));
+        assert!(big.etag.ends_with("-2"));
+        let keys: Vec<String> = store.list("images", "", "", 10).unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, ["big/in-parts", "uploads/photo"]);
+        // s3s-fs's side files and unfinished uploads are gone; only the store's own files stay.
+        let mut top: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        top.sort();
+        assert!(top.iter().all(|name| !name.starts_with(".bucket-") && !name.starts_with(".upload")), "{top:?}");
+
+        // Reopening migrates nothing twice; a replaced migrated object's file goes like any other.
+        drop(store);
+        let store = ObjectStore::open(root.path()).unwrap();
+        assert_eq!(store.object("images", "uploads/photo").unwrap(), migrated);
+        put(&store, "images", "uploads/photo", b"new");
+        assert!(!store.path(&migrated.blob).exists());
     }
 }
