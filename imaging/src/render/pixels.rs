@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use fast_image_resize::images::{TypedImage, TypedImageRef};
-use fast_image_resize::pixels::{U8, U8x2, U8x3, U8x4, U16, U16x2, U16x3, U16x4};
+use fast_image_resize::pixels::{U8, U8x2, U8x3, U8x4, U16, U16x3};
 use fast_image_resize::{FilterType, ImageBufferError, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::ImageError;
@@ -45,23 +45,18 @@ pub(crate) struct Decoded {
 }
 
 impl Decoded {
-    /// Resamples the whole image to `size`, with 8-bit samples in the result (16-bit sources
-    /// are resampled at full precision and rounded at the small size).
+    /// Resamples the whole image to `size`, with 8-bit samples in the result. 16-bit sources
+    /// without alpha are resampled at full precision and rounded at the small size; those with
+    /// alpha are rounded to 8 bits first and premultiplied at 8 bits, as 8-bit sources are: the
+    /// resizer's 16-bit alpha kernels and their 512 KB reciprocal table would add half a
+    /// megabyte to every Lambda binary for a rare format whose renditions are 8-bit anyway.
     pub fn resample(&self, size: (u32, u32), resizer: &mut Resizer) -> Result<Vec<u8>, ImageError> {
         let from = (self.width, self.height);
-        match &self.samples {
-            Samples::Eight(samples) => resample_eight(samples, from, self.channels, size, resizer),
-            Samples::Sixteen(samples) => {
-                let mut resampled = vec![0u16; size.0 as usize * size.1 as usize * self.channels.count()];
-                let (source, destination) = (bytemuck::cast_slice(samples), bytemuck::cast_slice_mut(&mut resampled));
-                match self.channels {
-                    Channels::Gray => resample_typed::<U16>(source, from, destination, size, resizer),
-                    Channels::GrayAlpha => resample_typed::<U16x2>(source, from, destination, size, resizer),
-                    Channels::Rgb => resample_typed::<U16x3>(source, from, destination, size, resizer),
-                    Channels::Rgba => resample_typed::<U16x4>(source, from, destination, size, resizer),
-                }?;
-                Ok(resampled.iter().map(|&sample| sixteen_to_eight(sample)).collect())
-            }
+        match (&self.samples, self.channels) {
+            (Samples::Eight(samples), channels) => resample_eight(samples, from, channels, size, resizer),
+            (Samples::Sixteen(_), Channels::GrayAlpha | Channels::Rgba) => self.to_eight_bit().resample(size, resizer),
+            (Samples::Sixteen(samples), Channels::Gray) => resample_sixteen::<U16>(samples, from, 1, size, resizer),
+            (Samples::Sixteen(samples), Channels::Rgb) => resample_sixteen::<U16x3>(samples, from, 3, size, resizer),
         }
     }
 
@@ -108,7 +103,20 @@ fn resample_eight(
     Ok(resampled)
 }
 
-/// Lanczos3 from `source` into `destination`, both interleaved `P` pixels. Naming the eight pixel
+/// Resamples `channels`-sample 16-bit pixels of type `P` and rounds the result to 8 bits.
+fn resample_sixteen<P: PixelTrait>(
+    samples: &[u16],
+    from: (u32, u32),
+    channels: usize,
+    size: (u32, u32),
+    resizer: &mut Resizer,
+) -> Result<Vec<u8>, ImageError> {
+    let mut resampled = vec![0u16; size.0 as usize * size.1 as usize * channels];
+    resample_typed::<P>(bytemuck::cast_slice(samples), from, bytemuck::cast_slice_mut(&mut resampled), size, resizer)?;
+    Ok(resampled.iter().map(|&sample| sixteen_to_eight(sample)).collect())
+}
+
+/// Lanczos3 from `source` into `destination`, both interleaved `P` pixels. Naming the six pixel
 /// types render uses, instead of the resizer's run-time dispatch over all of them, keeps the SIMD
 /// kernels of the others (f32, i32) out of the Lambda binary.
 fn resample_typed<P: PixelTrait>(
@@ -144,5 +152,20 @@ mod tests {
         assert_eq!(sixteen_to_eight(257 * 128), 128);
         assert_eq!(sixteen_to_eight(257 * 128 + 128), 128);
         assert_eq!(sixteen_to_eight(257 * 128 + 129), 129);
+    }
+
+    #[test]
+    fn sixteen_bit_alpha_is_resampled_premultiplied() {
+        // Opaque red beside fully transparent green: no green may bleed into a visible pixel.
+        let samples: Vec<u16> = (0..2 * 8)
+            .flat_map(|index| if index % 8 < 4 { [65_535, 0, 0, 65_535] } else { [0, 65_535, 0, 0] })
+            .collect();
+        let decoded = Decoded { width: 8, height: 2, channels: Channels::Rgba, samples: Samples::Sixteen(samples) };
+        let resampled = decoded.resample((4, 1), &mut Resizer::new()).unwrap();
+        assert_eq!(resampled.len(), 4 * 4);
+        assert_eq!(&resampled[..4], &[255, 0, 0, 255]);
+        for pixel in resampled.chunks(4).filter(|pixel| pixel[3] > 0) {
+            assert_eq!((pixel[0], pixel[1]), (255, 0), "{pixel:?}");
+        }
     }
 }
