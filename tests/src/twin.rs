@@ -69,8 +69,9 @@ impl TestTwin {
         aws_sdk_sfn::Client::new(&self.sdk_config())
     }
 
-    /// `POST /upload` with a raw body; panics unless the answer is 202.
-    pub async fn upload(&self, bytes: Vec<u8>, content_type: &str) -> UploadAnswer {
+    /// `POST /upload` with a raw body (a `Vec<u8>`, or `Bytes` to send shared bytes without
+    /// copying them first); panics unless the answer is 202.
+    pub async fn upload(&self, bytes: impl Into<reqwest::Body>, content_type: &str) -> UploadAnswer {
         let response = self
             .http
             .post(format!("{}/upload", self.url()))

@@ -173,6 +173,31 @@ async fn uploads_through_the_api_sdk_and_multipart_are_processed() {
     twin.twin.shutdown().await;
 }
 
+/// `POST /upload` of `chunks` with `Transfer-Encoding: chunked` (no Content-Length); the status.
+async fn chunked_upload(twin: &TestTwin, chunks: &[&[u8]]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(twin.twin.addr()).await.unwrap();
+    let mut request = b"POST /upload HTTP/1.1\r\nHost: twin\r\nContent-Type: image/jpeg\r\n\
+                        Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        .to_vec();
+    for chunk in chunks {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    // The twin may answer 413 before reading everything: a failed write is fine.
+    let _ = socket.write_all(&request).await;
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    let status_line = String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_owned();
+    status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no answer: {status_line:?}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_get_clear_answers_and_store_nothing() {
     let twin = TestTwin::start_with(|config| config.upload_limit = 100_000).await;
@@ -185,6 +210,9 @@ async fn bad_uploads_get_clear_answers_and_store_nothing() {
     assert_eq!(text.status().as_u16(), 415);
     let empty = post(Vec::new(), "image/png").await.unwrap();
     assert_eq!(empty.status().as_u16(), 400);
+    // Without a Content-Length the limit applies as the body arrives.
+    assert_eq!(chunked_upload(&twin, &[&[0xFF; 60_000], &[0xFF; 60_000]]).await, 413);
+    assert_eq!(chunked_upload(&twin, &[]).await, 400);
     let listed = twin.s3().list_objects_v2().bucket("images").send().await.unwrap();
     assert_eq!(listed.key_count(), Some(0), "nothing stored: {:?}", listed.contents());
 

@@ -582,10 +582,22 @@ impl AnnouncingStore {
         content_type: Option<String>,
         body: Bytes,
     ) -> S3Result<StoredObject> {
+        self.put_stream(bucket, key, content_type, StreamingBlob::from(s3s::Body::from(body))).await
+    }
+
+    /// Stores `body` as it arrives, as [`put_bytes`](Self::put_bytes) does; a body that fails
+    /// midway stores nothing (IncompleteBody).
+    pub async fn put_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: Option<String>,
+        body: StreamingBlob,
+    ) -> S3Result<StoredObject> {
         let object = NewObject {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            body: Some(StreamingBlob::from(s3s::Body::from(body))),
+            body: Some(body),
             attributes: ObjectAttributes { content_type, ..Default::default() },
             declared: Checksums::default(),
             algorithm: None,

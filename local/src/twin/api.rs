@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use imgflow_steps::event::UPLOADS_PREFIX;
 use imgflow_steps::metadata::{ImageStatus, ListQuery, MetadataStore};
+use s3s::dto::StreamingBlob;
 use s3s::{Body, S3ErrorCode};
 use serde_json::{Value, json};
 
@@ -38,7 +39,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response<Body> {
     json_response(status, &json!({"message": message.into()}))
 }
 
-/// The image in a request: its bytes and Content-Type.
+/// The image of a multipart/form-data request: its bytes and Content-Type.
 struct Upload {
     bytes: Bytes,
     content_type: Option<String>,
@@ -51,23 +52,41 @@ impl UploadApi {
         if declared.is_some_and(|length| length > self.upload_limit as u64) {
             return self.too_large();
         }
-        let bytes = match Limited::new(body, self.upload_limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => return self.too_large(),
-            Err(error) => return error_response_for_body(&*error),
-        };
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        let upload = match parse_upload(&content_type, bytes).await {
-            Ok(upload) => upload,
-            Err(response) => return response,
-        };
-        if upload.bytes.is_empty() {
-            return error(StatusCode::BAD_REQUEST, "the image is empty");
-        }
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         let image_id = uuid::Uuid::new_v4().to_string();
         let key = format!("{UPLOADS_PREFIX}{image_id}");
         let bucket = self.pipeline.bucket().to_owned();
-        match self.objects.put_bytes(&bucket, &key, upload.content_type, upload.bytes).await {
+        let stored = if essence.starts_with("image/") {
+            // The body goes to the store as it arrives: hashed on the way, never concatenated.
+            let mut body = LimitedBody { body, limit: self.upload_limit, received: 0 };
+            let first = match body.next_chunk().await {
+                Ok(Some(first)) => first,
+                Ok(None) => return error(StatusCode::BAD_REQUEST, "the image is empty"),
+                Err(failure) => return self.body_failure(failure),
+            };
+            let exceeded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stream = body.into_stream(first, exceeded.clone());
+            match self.objects.put_stream(&bucket, &key, Some(content_type), StreamingBlob::wrap(stream)).await {
+                Err(_) if exceeded.load(std::sync::atomic::Ordering::SeqCst) => return self.too_large(),
+                stored => stored,
+            }
+        } else {
+            let bytes = match Limited::new(body, self.upload_limit).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => return self.too_large(),
+                Err(error) => return error_response_for_body(&*error),
+            };
+            let upload = match parse_form(&essence, &content_type, bytes).await {
+                Ok(upload) => upload,
+                Err(response) => return response,
+            };
+            if upload.bytes.is_empty() {
+                return error(StatusCode::BAD_REQUEST, "the image is empty");
+            }
+            self.objects.put_bytes(&bucket, &key, upload.content_type, upload.bytes).await
+        };
+        match stored {
             Ok(object) => json_response(
                 StatusCode::ACCEPTED,
                 &json!({
@@ -82,10 +101,20 @@ impl UploadApi {
                 response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
                 response
             }
+            Err(failure) if *failure.code() == S3ErrorCode::IncompleteBody => {
+                error(StatusCode::BAD_REQUEST, failure.message().unwrap_or("the request body could not be read"))
+            }
             Err(failure) => {
                 tracing::error!(error = ?failure, "upload: storing failed");
                 error(StatusCode::INTERNAL_SERVER_ERROR, failure.message().unwrap_or("the upload could not be stored"))
             }
+        }
+    }
+
+    fn body_failure(&self, failure: BodyFailure) -> Response<Body> {
+        match failure {
+            BodyFailure::TooLarge => self.too_large(),
+            BodyFailure::Unreadable(failure) => error_response_for_body(&failure),
         }
     }
 
@@ -166,12 +195,66 @@ fn error_response_for_body(failure: &(dyn std::error::Error + Send + Sync)) -> R
     error(StatusCode::BAD_REQUEST, format!("the request body could not be read: {failure}"))
 }
 
-/// The image of a raw or multipart/form-data request; an error response otherwise.
-async fn parse_upload(content_type: &str, bytes: Bytes) -> Result<Upload, Response<Body>> {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence.starts_with("image/") {
-        return Ok(Upload { bytes, content_type: Some(content_type.to_owned()) });
+/// Why an upload's body could not be taken.
+#[derive(Debug, thiserror::Error)]
+enum BodyFailure {
+    #[error("the body is over the upload limit")]
+    TooLarge,
+    #[error(transparent)]
+    Unreadable(hyper::Error),
+}
+
+/// A raw upload's body, refused as soon as it passes the limit.
+struct LimitedBody {
+    body: Incoming,
+    limit: usize,
+    received: usize,
+}
+
+impl LimitedBody {
+    /// The next chunk of data; `None` at the end.
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyFailure> {
+        while let Some(frame) = self.body.frame().await {
+            let Ok(data) = frame.map_err(BodyFailure::Unreadable)?.into_data() else { continue };
+            self.received += data.len();
+            if self.received > self.limit {
+                return Err(BodyFailure::TooLarge);
+            }
+            if !data.is_empty() {
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
     }
+
+    /// `first`, then the rest of the body; passing the limit sets `exceeded` and ends the stream
+    /// with an error.
+    fn into_stream(
+        self,
+        first: Bytes,
+        exceeded: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> impl futures::Stream<Item = Result<Bytes, BodyFailure>> + Send + Sync + 'static {
+        let rest = futures::stream::try_unfold(self, move |mut body| {
+            let exceeded = exceeded.clone();
+            async move {
+                match body.next_chunk().await {
+                    Ok(chunk) => Ok(chunk.map(|chunk| (chunk, body))),
+                    Err(failure) => {
+                        if matches!(failure, BodyFailure::TooLarge) {
+                            exceeded.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(failure)
+                    }
+                }
+            }
+        });
+        futures::StreamExt::chain(futures::stream::once(async move { Ok(first) }), rest)
+    }
+}
+
+/// The image of a multipart/form-data request (field `file`); an error response for any other
+/// content type.
+async fn parse_form(essence: &str, content_type: &str, bytes: Bytes) -> Result<Upload, Response<Body>> {
     if essence != "multipart/form-data" {
         return Err(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
