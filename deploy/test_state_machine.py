@@ -90,8 +90,8 @@ class StateMachineDeployment(unittest.TestCase):
                     self.properties["DefinitionSubstitutions"][placeholder], {"Fn::GetAtt": [function, "Arn"]}
                 )
                 metadata = resources[function]["Metadata"]
-                self.assertEqual(metadata["BuildMethod"], "rust-cargolambda")
-                self.assertEqual(metadata["BuildProperties"]["Binary"], binary)
+                self.assertEqual(metadata["BuildMethod"], "makefile")
+                self.assertEqual(template_io.built_binaries().get(function), binary)
 
     def test_tasks_call_functions_directly_and_never_read_an_invoke_envelope(self):
         self.assertTrue(self.tasks)

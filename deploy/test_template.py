@@ -73,16 +73,20 @@ class DeploymentContract(unittest.TestCase):
 
     # ------------------------------------------------------------ functions
 
-    def test_functions_are_arm64_al2023_rust_binaries_built_by_cargo_lambda_from_the_steps_crate(self):
+    def test_functions_are_arm64_al2023_rust_binaries_built_from_the_steps_crate_by_its_makefile(self):
         self.assertEqual(self.globals["Runtime"], "provided.al2023")
         self.assertEqual(self.globals["Architectures"], ["arm64"])
         self.assertEqual(self.globals["Handler"], "bootstrap")
         self.assertEqual(self.globals["CodeUri"], "steps/")
+        built = template_io.built_binaries()
+        self.assertEqual(set(built), set(FUNCTION_BINARIES))
         for logical_id, binary in FUNCTION_BINARIES.items():
             with self.subTest(function=logical_id):
                 metadata = self.resources[logical_id]["Metadata"]
-                self.assertEqual(metadata["BuildMethod"], "rust-cargolambda")
-                self.assertEqual(metadata["BuildProperties"], {"Binary": binary})
+                self.assertEqual(metadata["BuildMethod"], "makefile")
+                self.assertEqual(metadata["WorkingDirectory"], ".")
+                self.assertEqual(built.get(logical_id), binary)
+                self.assertTrue((template_io.REPO_ROOT / "steps" / "src" / "bin" / f"{binary}.rs").is_file())
 
     def test_each_function_is_granted_exactly_what_it_touches(self):
         for logical_id, expected in EXPECTED_GRANTS.items():
