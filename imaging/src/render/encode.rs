@@ -11,7 +11,9 @@ fn encode_error(format: &str, error: impl std::fmt::Display) -> ImageError {
     ImageError::invalid(format!("{format} encoding failed: {error}"))
 }
 
-/// Baseline JPEG, 4:2:0 below quality 90, standard Huffman tables. Gray or RGB only.
+/// Baseline JPEG, 4:2:0 below quality 90 with each chroma sample the average of its 2×2 pixels
+/// (as libjpeg does; jpeg-encoder's default, the top-left pixel, aliases colour edges and costs
+/// bytes), standard Huffman tables. Gray or RGB only.
 pub(crate) fn jpeg(
     data: &[u8],
     width: u32,
@@ -33,7 +35,8 @@ pub(crate) fn jpeg(
         }
     };
     let mut out = Vec::with_capacity(data.len() / 8);
-    let encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    encoder.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
     // No optimised Huffman tables: with jpeg-encoder 0.7.1 they produced files that zune-jpeg
     // (and therefore `image`) decodes as green stripes on real photos (tests/photos.rs checks).
     encoder.encode(data, width, height, color_type).map_err(|e| encode_error("JPEG", e))?;
