@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, mpsc};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -268,10 +269,76 @@ impl HistoryStore for MemoryStore {
 
 /// SQLite, in WAL mode. Writes go through one connection and reads through another, so that a
 /// reader never waits for a commit in progress (WAL lets readers see the last commit meanwhile).
+/// A file's WAL is checkpointed by a thread of its own (see [`Checkpointer`]).
 pub struct SqliteStore {
     writer: Mutex<Connection>,
     /// `None` for a private in-memory database, which one connection alone can see.
     reader: Option<Mutex<Connection>>,
+    /// `None` for a private in-memory database, which has no WAL.
+    checkpointer: Option<Checkpointer>,
+}
+
+/// Checkpoints the WAL into the database file on a thread and connection of its own, every
+/// [`CHECKPOINT_EVERY_COMMITS`] commits. SQLite's automatic checkpoint runs inside the commit
+/// that crosses its threshold: that commit copies the whole WAL to the database file and syncs
+/// both, which held the caller (a StartExecution request) for milliseconds. A PASSIVE
+/// checkpoint on another connection runs beside the commits instead; the writer starts the WAL
+/// again from its beginning once a checkpoint has copied all of it.
+struct Checkpointer {
+    commits: AtomicU64,
+    /// Asks the thread for a checkpoint; dropped (ending the thread) with the store.
+    requests: Option<mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the checkpointer runs: a commit of small5 writes 2–5 pages of 4 KiB, so the WAL
+/// stays at a few thousand pages.
+const CHECKPOINT_EVERY_COMMITS: u64 = 1000;
+
+/// The writer's own automatic checkpoint stays as a backstop, for WALs that grow faster than
+/// the checkpointer runs (large commits): in pages.
+const AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let connection = Connection::open(path)?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        // One request waiting is enough: requests made while a checkpoint runs are merged.
+        let (requests, received) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("imgflow-checkpoint".to_owned())
+            .spawn(move || {
+                while received.recv().is_ok() {
+                    let checkpoint = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    if let Err(error) = checkpoint {
+                        tracing::warn!(%error, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Writer(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { commits: AtomicU64::new(0), requests: Some(requests), thread: Some(thread) })
+    }
+
+    /// Counts a commit; every [`CHECKPOINT_EVERY_COMMITS`]th asks for a checkpoint.
+    fn committed(&self) {
+        if (self.commits.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(CHECKPOINT_EVERY_COMMITS)
+            && let Some(requests) = &self.requests
+        {
+            // Full: a checkpoint is asked for already.
+            let _ = requests.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.requests.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::warn!("the checkpoint thread panicked");
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -374,13 +441,18 @@ impl SqliteStore {
         // Opened after the writer has switched the file to WAL and created the schema.
         let reader = Connection::open(&path)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(SqliteStore { writer: Mutex::new(writer), reader: Some(Mutex::new(reader)) })
+        let checkpointer = Checkpointer::start(path.as_ref())?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            reader: Some(Mutex::new(reader)),
+            checkpointer: Some(checkpointer),
+        })
     }
 
     /// A private in-memory database (for tests and benchmarks).
     pub fn in_memory() -> Result<Self, StoreError> {
         let writer = SqliteStore::prepare(Connection::open_in_memory()?)?;
-        Ok(SqliteStore { writer: Mutex::new(writer), reader: None })
+        Ok(SqliteStore { writer: Mutex::new(writer), reader: None, checkpointer: None })
     }
 
     fn prepare(mut connection: Connection) -> Result<Connection, StoreError> {
@@ -388,8 +460,8 @@ impl SqliteStore {
         // file); only an OS crash can lose the last commits.
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
-        // Checkpoints (which fsync) every ~40 MB of WAL rather than every 4 MB.
-        connection.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        // Checkpoints are the checkpointer's (see `Checkpointer`); this is the backstop.
+        connection.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let layout: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0))?;
@@ -404,6 +476,12 @@ impl SqliteStore {
         }
         transaction.commit()?;
         Ok(connection)
+    }
+
+    fn committed(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.committed();
+        }
     }
 
     fn write(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -622,11 +700,15 @@ impl HistoryStore for SqliteStore {
     }
 
     fn append(&self, execution_arn: &str, batch: Batch) -> Result<(), StoreError> {
-        write_batches(&mut self.write(), [(execution_arn, &batch)])
+        write_batches(&mut self.write(), [(execution_arn, &batch)])?;
+        self.committed();
+        Ok(())
     }
 
     fn append_all(&self, batches: &[(String, Batch)]) -> Result<(), StoreError> {
-        write_batches(&mut self.write(), batches.iter().map(|(execution_arn, batch)| (execution_arn.as_str(), batch)))
+        write_batches(&mut self.write(), batches.iter().map(|(execution_arn, batch)| (execution_arn.as_str(), batch)))?;
+        self.committed();
+        Ok(())
     }
 
     fn groups_writes(&self) -> bool {
@@ -905,6 +987,47 @@ mod tests {
         assert!(matches!(store.append("arn:nobody", batch), Err(StoreError::Corrupt(_))));
         assert!(store.events("arn:nobody").unwrap().is_empty());
         assert!(store.steps("arn:nobody").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_wal_is_checkpointed_beside_the_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let record = |n: u64| ExecutionRecord {
+            execution_arn: format!("arn:e{n}"),
+            state_machine_arn: "arn:sm".into(),
+            name: format!("e{n}"),
+            status: ExecutionStatus::Running,
+            input: "{}".into(),
+            output: None,
+            error: None,
+            cause: None,
+            start_date: Utc::now(),
+            stop_date: None,
+            redrive_count: 0,
+            redrive_date: None,
+        };
+        let wal_size = || std::fs::metadata(dir.path().join("engine.db-wal")).map_or(0, |m| m.len());
+        let rounds = 4;
+        let mut largest_round = 0;
+        for round in 0..rounds {
+            let before = wal_size();
+            for n in 0..CHECKPOINT_EVERY_COMMITS {
+                store.put_execution(&record(round * CHECKPOINT_EVERY_COMMITS + n)).unwrap();
+            }
+            largest_round = largest_round.max(wal_size().saturating_sub(before));
+            // The checkpointer was asked at the round's last commit: give it time to run.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        // The WAL is begun again after each checkpoint, so it never holds much more than a
+        // round's commits (without the checkpointer it would hold all of them: the writer's
+        // own threshold is not reached).
+        let size = wal_size();
+        assert!(size > 0);
+        assert!(size < 2 * largest_round, "WAL of {size} bytes after rounds of {largest_round}");
+        drop(store);
+        assert_eq!(SqliteStore::open(&path).unwrap().executions(None, None).unwrap().len(), 4000);
     }
 
     #[test]
