@@ -61,6 +61,8 @@ pub fn run(args: BenchArgs) -> Result<u8> {
         return Ok(0);
     }
     let (outdir, inputs) = args.paths.split_first().context("OUTDIR and at least one image are required")?;
+    // Image after image, as a warm Lambda renders them (which does the same).
+    imgflow_steps::memory::reuse_freed_memory();
     std::fs::create_dir_all(outdir).with_context(|| format!("creating {}", outdir.display()))?;
     if args.steps {
         println!(

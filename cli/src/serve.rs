@@ -57,6 +57,8 @@ pub async fn run(args: ServeArgs) -> Result<u8> {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }
+    // The twin renders image after image, as a warm Lambda does: keep their buffers for reuse.
+    imgflow_steps::memory::reuse_freed_memory();
     let mut config = TwinConfig::new(&args.data_dir);
     config.addr = args.addr;
     config.bucket = args.bucket;

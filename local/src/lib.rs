@@ -1,7 +1,7 @@
 //! The local twin: everything `imgflow serve` runs on one machine.
 //!
-//! - [`s3`]: the S3-compatible endpoint, filesystem-backed (s3s + s3s-fs), speaking the real S3
-//!   protocol so that aws-sdk-s3 and `aws s3` work against it unchanged.
+//! - [`s3`]: the S3-compatible endpoint (s3s in front of the twin's own object store on disk),
+//!   speaking the real S3 protocol so that aws-sdk-s3 and `aws s3` work against it unchanged.
 //! - [`metadata_sqlite`]: the metadata store, SQLite behind the same trait as DynamoDB.
 //! - [`functions`]: the step handlers as the engine's task invoker, and the placeholder
 //!   substitutions of the state machine.

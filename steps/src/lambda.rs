@@ -27,6 +27,7 @@ pub struct Environment {
 impl Environment {
     pub async fn load() -> Result<Self, lambda_runtime::Error> {
         init_tracing();
+        crate::memory::reuse_freed_memory();
         let config = StepConfig::from_env()?;
         let aws = lambda_sdk_config().await?;
         Ok(Environment { config, aws })

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod lambda;
+pub mod memory;
 pub mod metadata;
 pub mod objects;
 pub mod pipeline;

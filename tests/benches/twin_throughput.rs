@@ -144,6 +144,8 @@ fn main() {
         eprintln!("skipped: ../shared/images is absent");
         return;
     }
+    // As `imgflow serve` does; both phases run with it.
+    imgflow_steps::memory::reuse_freed_memory();
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
     let config = StepConfig::default();
     let count = photos.len() as f64;
