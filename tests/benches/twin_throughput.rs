@@ -23,6 +23,10 @@ use imgflow_steps::pipeline::{StoredObject, object_created_event, process_bytes}
 use imgflow_tests::twin::TestTwin;
 use imgflow_tests::{process_cpu_time, shared_dir};
 
+// As `imgflow serve` has it.
+#[global_allocator]
+static ALLOCATOR: imgflow_steps::memory::HugePageAllocator = imgflow_steps::memory::HugePageAllocator;
+
 const TWELVE_MP: u64 = 12_000_000;
 
 fn batch(rounds: usize) -> Vec<(String, Vec<u8>)> {

@@ -2,6 +2,9 @@
 use imgflow_steps::validate::ValidatedImage;
 use imgflow_steps::{lambda, read_exif};
 
+#[global_allocator]
+static ALLOCATOR: imgflow_steps::memory::HugePageAllocator = imgflow_steps::memory::HugePageAllocator;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let env = lambda::Environment::load().await?;

@@ -3,6 +3,9 @@ use imgflow_steps::lambda;
 use imgflow_steps::metadata::dynamodb::DynamoMetadataStore;
 use imgflow_steps::write_metadata::{self, SfnFailedStateLookup};
 
+#[global_allocator]
+static ALLOCATOR: imgflow_steps::memory::HugePageAllocator = imgflow_steps::memory::HugePageAllocator;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let env = lambda::Environment::load().await?;
