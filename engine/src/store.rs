@@ -756,11 +756,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn exercise(store: &dyn HistoryStore) {
-        let record = ExecutionRecord {
-            execution_arn: "arn:e1".into(),
+    /// A RUNNING execution of `arn:sm` that starts now.
+    fn running(execution_arn: &str, name: &str) -> ExecutionRecord {
+        ExecutionRecord {
+            execution_arn: execution_arn.into(),
             state_machine_arn: "arn:sm".into(),
-            name: "e1".into(),
+            name: name.into(),
             status: ExecutionStatus::Running,
             input: "{}".into(),
             output: None,
@@ -770,7 +771,11 @@ mod tests {
             stop_date: None,
             redrive_count: 0,
             redrive_date: None,
-        };
+        }
+    }
+
+    fn exercise(store: &dyn HistoryStore) {
+        let record = running("arn:e1", "e1");
         store.put_execution(&record).unwrap();
         let mut second = record.clone();
         second.execution_arn = "arn:e2".into();
@@ -827,20 +832,7 @@ mod tests {
     fn check_migration(schema: &str, insert_execution: &str, insert_event: &str, insert_step: &str) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
-        let record = |arn: &str, status: ExecutionStatus| ExecutionRecord {
-            execution_arn: arn.into(),
-            state_machine_arn: "arn:sm".into(),
-            name: arn.into(),
-            status,
-            input: "{}".into(),
-            output: None,
-            error: None,
-            cause: None,
-            start_date: Utc::now(),
-            stop_date: None,
-            redrive_count: 0,
-            redrive_date: None,
-        };
+        let record = |arn: &str, status: ExecutionStatus| ExecutionRecord { status, ..running(arn, arn) };
         let executions = [("arn:a", 1, ExecutionStatus::Running), ("arn:b", 2, ExecutionStatus::Succeeded)];
         {
             let old = Connection::open(&path).unwrap();
@@ -953,20 +945,7 @@ mod tests {
     #[test]
     fn batches_of_one_commit_and_overlapping_batches_read_in_id_order() {
         let store = SqliteStore::in_memory().unwrap();
-        let record = |arn: &str| ExecutionRecord {
-            execution_arn: arn.into(),
-            state_machine_arn: "arn:sm".into(),
-            name: arn.into(),
-            status: ExecutionStatus::Running,
-            input: "{}".into(),
-            output: None,
-            error: None,
-            cause: None,
-            start_date: Utc::now(),
-            stop_date: None,
-            redrive_count: 0,
-            redrive_date: None,
-        };
+        let record = |arn: &str| running(arn, arn);
         let start = |arn: &str| Batch { events: vec![event(1)], execution: Some(record(arn)), ..Batch::default() };
         store.append_all(&[("arn:e1".to_owned(), start("arn:e1"))]).unwrap();
         // As the journal groups them: the next execution's start, then the first one's end, whose
@@ -994,20 +973,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("engine.db");
         let store = SqliteStore::open(&path).unwrap();
-        let record = |n: u64| ExecutionRecord {
-            execution_arn: format!("arn:e{n}"),
-            state_machine_arn: "arn:sm".into(),
-            name: format!("e{n}"),
-            status: ExecutionStatus::Running,
-            input: "{}".into(),
-            output: None,
-            error: None,
-            cause: None,
-            start_date: Utc::now(),
-            stop_date: None,
-            redrive_count: 0,
-            redrive_date: None,
-        };
+        let record = |n: u64| running(&format!("arn:e{n}"), &format!("e{n}"));
         let wal_size = || std::fs::metadata(dir.path().join("engine.db-wal")).map_or(0, |m| m.len());
         let rounds = 4;
         let mut largest_round = 0;
