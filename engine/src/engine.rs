@@ -16,7 +16,7 @@ use crate::error::{Failure, names};
 use crate::executor::{MAX_PAYLOAD_BYTES, Run};
 use crate::history::{EventType, HistoryEvent, details};
 use crate::invoker::TaskInvoker;
-use crate::journal::Journal;
+use crate::journal::{Journal, OpenExecution};
 use crate::redrive;
 use crate::store::{Batch, ExecutionRecord, ExecutionStatus, HistoryStore, StateMachineRecord, StepRecord, StoreError};
 use crate::validation::Diagnostic;
@@ -132,6 +132,8 @@ struct Running {
     stop: watch::Sender<Option<(Option<String>, Option<String>)>>,
     /// Receives the final record when the execution ends.
     done: watch::Receiver<Option<ExecutionRecord>>,
+    /// Counts it as open in the journal while it is here.
+    _open: OpenExecution,
 }
 
 struct Inner {
@@ -409,7 +411,8 @@ impl Engine {
             if limited && running.len() >= self.inner.config.max_open_executions {
                 return Err(Refusal::Engine(EngineError::ExecutionLimitExceeded(running.len())));
             }
-            running.insert(record.execution_arn.clone(), Running { stop: stop_tx, done: done_rx });
+            let open = self.inner.journal.open();
+            running.insert(record.execution_arn.clone(), Running { stop: stop_tx, done: done_rx, _open: open });
         }
         // The record and ExecutionStarted / ExecutionRedriven are durable before the execution
         // is announced.

@@ -7,12 +7,19 @@
 //! durable. Batches are written in the order they were queued, so a caller that saw its batch
 //! committed knows that every batch queued before it (by any execution) is durable too.
 //!
+//! A lone execution has no one to share a commit with: when it is the only one open and the
+//! writer has nothing queued, its batch is written on the caller's own thread, which spares the
+//! two thread hand-offs (to the writer and back) that made most of a lone StartExecution's
+//! latency. With more executions open the batch goes to the writer, even when the writer is
+//! idle: writing every batch at once as it comes commits each alone, which halved the
+//! throughput of many executions started together (docs/engine.md).
+//!
 //! For other stores (in memory) a batch is written at once, on the caller's thread.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
@@ -26,8 +33,27 @@ const MAX_GROUP: usize = 1024;
 /// Where executions write their history.
 pub(crate) struct Journal {
     store: Arc<dyn HistoryStore>,
-    /// The writer thread's queue, for stores that group writes.
-    writer: Option<mpsc::Sender<Queued>>,
+    /// The writer thread, for stores that group writes.
+    writer: Option<Writer>,
+    /// Executions open now (see [`Journal::open`]).
+    open: Arc<AtomicUsize>,
+}
+
+struct Writer {
+    queue: mpsc::Sender<Queued>,
+    /// Batches queued and not yet committed.
+    queued: Arc<AtomicUsize>,
+    /// Held by whoever writes to the store: the writer thread or a lone caller.
+    writing: Arc<Mutex<()>>,
+}
+
+/// Counts an execution as open while it lives (see [`Journal::open`]).
+pub(crate) struct OpenExecution(Arc<AtomicUsize>);
+
+impl Drop for OpenExecution {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Queued {
@@ -44,16 +70,25 @@ impl Journal {
     pub fn new(store: Arc<dyn HistoryStore>) -> std::io::Result<Journal> {
         let writer = if store.groups_writes() {
             let (sender, receiver) = mpsc::channel();
-            let thread_store = Arc::clone(&store);
+            let writer = Writer { queue: sender, queued: Arc::default(), writing: Arc::default() };
+            let (thread_store, queued, writing) =
+                (Arc::clone(&store), Arc::clone(&writer.queued), Arc::clone(&writer.writing));
             // The thread ends when the journal (and with it the sender) is dropped.
             std::thread::Builder::new()
                 .name("imgflow-journal".to_owned())
-                .spawn(move || write_groups(thread_store.as_ref(), &receiver))?;
-            Some(sender)
+                .spawn(move || write_groups(thread_store.as_ref(), &receiver, &queued, &writing))?;
+            Some(writer)
         } else {
             None
         };
-        Ok(Journal { store, writer })
+        Ok(Journal { store, writer, open: Arc::default() })
+    }
+
+    /// Counts an execution as open until the returned guard is dropped: from before its first
+    /// batch until after its last.
+    pub fn open(&self) -> OpenExecution {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        OpenExecution(Arc::clone(&self.open))
     }
 
     /// Writes a batch of one execution. The batch is queued (or written) before this returns,
@@ -63,18 +98,30 @@ impl Journal {
         let Some(writer) = &self.writer else {
             return Commit::Done(Some(self.store.append(execution_arn, batch)));
         };
+        if self.open.load(Ordering::Relaxed) <= 1
+            && let Ok(_writing) = writer.writing.try_lock()
+            // Everything queued before is committed (the writer counts a group down before it
+            // lets go of `writing`), and whatever is queued from now on waits for this write.
+            && writer.queued.load(Ordering::Acquire) == 0
+        {
+            return Commit::Done(Some(self.store.append(execution_arn, batch)));
+        }
         let (committed, receiver) = oneshot::channel();
         let queued = Queued { execution_arn: execution_arn.to_owned(), batch, committed };
-        match writer.send(queued) {
+        writer.queued.fetch_add(1, Ordering::AcqRel);
+        match writer.queue.send(queued) {
             Ok(()) => Commit::Queued(receiver),
             // The thread is gone (it panicked): write here rather than lose the batch.
-            Err(mpsc::SendError(queued)) => Commit::Done(Some(self.store.append(&queued.execution_arn, queued.batch))),
+            Err(mpsc::SendError(queued)) => {
+                writer.queued.fetch_sub(1, Ordering::AcqRel);
+                Commit::Done(Some(self.store.append(&queued.execution_arn, queued.batch)))
+            }
         }
     }
 }
 
 /// The writer thread: one transaction for every batch waiting, then the next group.
-fn write_groups(store: &dyn HistoryStore, queue: &mpsc::Receiver<Queued>) {
+fn write_groups(store: &dyn HistoryStore, queue: &mpsc::Receiver<Queued>, queued: &AtomicUsize, writing: &Mutex<()>) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -85,20 +132,22 @@ fn write_groups(store: &dyn HistoryStore, queue: &mpsc::Receiver<Queued>) {
         }
         let (batches, waiters): (Vec<(String, Batch)>, Vec<Waiter>) =
             group.into_iter().map(|q| ((q.execution_arn, q.batch), q.committed)).unzip();
-        match store.append_all(&batches) {
-            Ok(()) => {
-                for waiter in waiters {
-                    // A caller that stopped waiting (its execution was dropped) needs no answer.
-                    let _ = waiter.send(Ok(()));
+        let answers: Vec<Result<(), StoreError>> = {
+            let _writing = writing.lock().unwrap_or_else(|p| p.into_inner());
+            let answers = match store.append_all(&batches) {
+                Ok(()) => batches.iter().map(|_| Ok(())).collect(),
+                // The transaction was rolled back: write each batch alone, so that one bad batch
+                // fails only its own caller.
+                Err(_) => {
+                    batches.into_iter().map(|(execution_arn, batch)| store.append(&execution_arn, batch)).collect()
                 }
-            }
-            // The transaction was rolled back: write each batch alone, so that one bad batch
-            // fails only its own caller.
-            Err(_) => {
-                for ((execution_arn, batch), waiter) in batches.into_iter().zip(waiters) {
-                    let _ = waiter.send(store.append(&execution_arn, batch));
-                }
-            }
+            };
+            queued.fetch_sub(waiters.len(), Ordering::AcqRel);
+            answers
+        };
+        for (waiter, answer) in waiters.into_iter().zip(answers) {
+            // A caller that stopped waiting (its execution was dropped) needs no answer.
+            let _ = waiter.send(answer);
         }
     }
 }
@@ -218,10 +267,16 @@ mod tests {
         Batch { steps: vec![(format!("/S#{n}"), record)], ..Batch::default() }
     }
 
+    /// Two executions open: their batches go to the writer thread.
+    fn two_open(journal: &Journal) -> [OpenExecution; 2] {
+        [journal.open(), journal.open()]
+    }
+
     #[tokio::test]
     async fn batches_waiting_during_a_commit_share_the_next_one_and_keep_their_order() {
         let (store, entered, release) = Recording::holding();
         let journal = Journal::new(Arc::clone(&store) as Arc<dyn HistoryStore>).unwrap();
+        let _open = two_open(&journal);
         let first = journal.append("a", step(0));
         entered.recv().unwrap();
         // The writer is inside the first commit: these 99 batches wait for the next one.
@@ -242,6 +297,7 @@ mod tests {
     async fn a_refused_batch_fails_only_its_own_caller() {
         let (store, entered, release) = Recording::holding();
         let journal = Journal::new(Arc::clone(&store) as Arc<dyn HistoryStore>).unwrap();
+        let _open = two_open(&journal);
         let first = journal.append("a", step(0));
         entered.recv().unwrap();
         let good = journal.append("a", step(1));
@@ -254,6 +310,30 @@ mod tests {
         also_good.await.unwrap();
         assert_eq!(store.steps("a").unwrap().len(), 2);
         assert_eq!(store.steps("b").unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lone_execution_writes_on_its_own_thread_unless_the_writer_is_busy() {
+        let (store, entered, release) = Recording::holding();
+        let journal = Journal::new(Arc::clone(&store) as Arc<dyn HistoryStore>).unwrap();
+        let open = two_open(&journal);
+        // Two open: the first batch goes to the writer, which holds it.
+        let first = journal.append("a", step(0));
+        entered.recv().unwrap();
+        drop(open);
+        let _lone = journal.open();
+        // Alone now, but the writer is busy: this one waits for it, in order.
+        let second = journal.append("a", step(1));
+        assert!(matches!(second, Commit::Queued(_)));
+        release.send(()).unwrap();
+        first.await.unwrap();
+        second.await.unwrap();
+        // Alone and the writer idle: written before append returns, not by the writer.
+        let third = journal.append("a", step(2));
+        assert!(matches!(third, Commit::Done(_)));
+        assert_eq!(store.steps("a").unwrap()["/S#2"].output, "2");
+        third.await.unwrap();
+        assert_eq!(*store.groups.lock().unwrap(), vec![1, 1]);
     }
 
     #[tokio::test]
