@@ -7,6 +7,7 @@
 
 mod aws;
 pub mod config;
+pub mod cpu_pool;
 pub mod error;
 pub mod event;
 pub mod lambda;

@@ -4,6 +4,7 @@ use futures::future::try_join_all;
 use imgflow_imaging::{Limits, Rendered, RenditionSpec, render};
 use serde::{Deserialize, Serialize};
 
+use crate::cpu_pool;
 use crate::error::StepError;
 use crate::event::PROCESSED_PREFIX;
 use crate::objects::S3Objects;
@@ -58,12 +59,10 @@ pub async fn handle(
     image: &ValidatedImage,
 ) -> Result<ResizeOutput, StepError> {
     let bytes = s3.get(&image.location(), limits.max_bytes).await?;
-    // Decoding is CPU-bound: keep it off the async workers.
+    // Decoding is CPU-bound: keep it off the async workers, on the threads kept for it.
     let specs_owned = specs.to_vec();
     let limits = *limits;
-    let rendered = tokio::task::spawn_blocking(move || render_renditions(&bytes, &specs_owned, &limits))
-        .await
-        .map_err(|error| StepError::InternalError(format!("the resize task stopped: {error}")))??;
+    let rendered = cpu_pool::run(move || render_renditions(&bytes, &specs_owned, &limits)).await??;
     let uploads = rendered.into_iter().map(|rendition| {
         let record = record(&image.image_id, &rendition);
         async move {

@@ -2,8 +2,9 @@
 //! event → engine → the four steps in-process → metadata) for a batch of 12 MP+ photos, next to
 //! the image steps alone (validate + read-exif + resize on the same bytes in memory) with the
 //! same parallelism. The difference is what the orchestration costs; the target is < 10 %.
-//! Each phase prints its wall time and the process's CPU time: on a shared machine the CPU
-//! figures are the steadier comparison.
+//! Each phase prints its wall time, the process's CPU time and its page faults: on a shared
+//! machine the CPU figures are the steadier comparison, and the faults show memory that was not
+//! reused (each fault maps a fresh page, often a 2 MiB huge page that the kernel zeroes first).
 //!
 //!     cargo bench -p imgflow-tests --bench twin_throughput [-- --rounds N]
 //!
@@ -21,7 +22,7 @@ use imgflow_imaging::{Limits, probe, render};
 use imgflow_steps::StepConfig;
 use imgflow_steps::pipeline::{StoredObject, object_created_event, process_bytes};
 use imgflow_tests::twin::TestTwin;
-use imgflow_tests::{process_cpu_time, shared_dir};
+use imgflow_tests::{process_cpu_time, process_page_faults, shared_dir};
 
 // As `imgflow serve` has it.
 #[global_allocator]
@@ -47,17 +48,23 @@ fn batch(rounds: usize) -> Vec<(String, Vec<u8>)> {
     (0..rounds).flat_map(|_| photos.clone()).collect()
 }
 
-/// Wall and CPU time of one phase.
+/// Wall and CPU time and page faults of one phase.
 struct Timing {
     wall: Duration,
     cpu: Duration,
+    page_faults: u64,
 }
 
 impl Timing {
     fn measure(run: impl FnOnce()) -> Timing {
         let (started, cpu_before) = (Instant::now(), process_cpu_time().unwrap_or_default());
+        let faults_before = process_page_faults().unwrap_or_default();
         run();
-        Timing { wall: started.elapsed(), cpu: process_cpu_time().unwrap_or_default().saturating_sub(cpu_before) }
+        Timing {
+            wall: started.elapsed(),
+            cpu: process_cpu_time().unwrap_or_default().saturating_sub(cpu_before),
+            page_faults: process_page_faults().unwrap_or_default().saturating_sub(faults_before),
+        }
     }
 
     /// How much more this phase took than `base`, wall and CPU, in per cent.
@@ -104,13 +111,16 @@ fn stored(bytes: &[u8]) -> StoredObject {
 /// upload), not by polling `GET /images/{id}`: the timing stops at the last execution's end,
 /// and the polling's requests — a share of the twin's CPU — stay out of the figure. Every
 /// image's metadata is checked through `GET /images/{id}` after the clock stops.
-fn through_the_twin(photos: &[(String, Vec<u8>)]) -> Timing {
+fn through_the_twin(photos: &[(String, Vec<u8>)], workers: usize) -> Timing {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let twin = runtime.block_on(TestTwin::start_with(|config| config.clock = Arc::new(RealClock)));
-    // Warm-up: one image end to end (connections, SQLite pages).
+    // Warm-up, as the steps alone are warmed by the resize phase before them: one image per
+    // worker end to end, at once (connections, SQLite pages, every image thread's heap).
     runtime.block_on(async {
-        let warm = twin.upload(photos[0].1.clone(), "image/jpeg").await;
-        twin.wait_for_image(&warm.image_id).await;
+        let uploads = photos.iter().take(workers).map(|(_, bytes)| twin.upload(bytes.clone(), "image/jpeg"));
+        for warm in futures::future::join_all(uploads).await {
+            twin.wait_for_image(&warm.image_id).await;
+        }
     });
     // Shared buffers: the client's copies of the photos are no part of the twin's cost.
     let bodies: Vec<hyper::body::Bytes> =
@@ -173,20 +183,21 @@ fn main() {
             process_bytes(&event, bytes, &config).expect("the steps");
         })
     });
-    let twin = through_the_twin(&photos);
+    let twin = through_the_twin(&photos, workers);
 
     let rate = |timing: &Timing| count / timing.wall.as_secs_f64();
-    println!("{:<44} {:>9} {:>10} {:>9}", "", "wall s", "images/s", "CPU s");
+    println!("{:<44} {:>9} {:>10} {:>9} {:>12}", "", "wall s", "images/s", "CPU s", "page faults");
     for (name, timing) in [
         ("resize step alone (in memory)", &resize_only),
         ("validate + read-exif + resize (in memory)", &steps),
         ("twin end to end (HTTP upload → metadata)", &twin),
     ] {
         println!(
-            "{name:<44} {:>9.2} {:>10.2} {:>9.2}",
+            "{name:<44} {:>9.2} {:>10.2} {:>9.2} {:>12}",
             timing.wall.as_secs_f64(),
             rate(timing),
-            timing.cpu.as_secs_f64()
+            timing.cpu.as_secs_f64(),
+            timing.page_faults
         );
     }
     let (wall_over_steps, cpu_over_steps) = twin.over(&steps);

@@ -22,12 +22,23 @@ pub const REGION: &str = "us-east-1";
 /// CPU time used by this process so far (user + system, all threads), from `/proc/self/stat`;
 /// benchmarks print it beside wall time because it is less distorted by other load.
 pub fn process_cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let fields = process_stat()?;
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // The kernel reports in USER_HZ, 100 on Linux.
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// Minor page faults of this process so far (each a page the kernel had to map, most of them
+/// zeroed first), from `/proc/self/stat`.
+pub fn process_page_faults() -> Option<u64> {
+    process_stat()?.get(7)?.parse().ok()
+}
+
+/// The fields of `/proc/self/stat` after the command name (which is in parentheses and may
+/// contain spaces): the state is field 0.
+fn process_stat() -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_owned).collect())
 }
 
 /// `../shared` next to the workspace, when this checkout has it.
