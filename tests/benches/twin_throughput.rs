@@ -6,10 +6,11 @@
 //! machine the CPU figures are the steadier comparison, and the faults show memory that was not
 //! reused (each fault maps a fresh page, often a 2 MiB huge page that the kernel zeroes first).
 //!
-//!     cargo bench -p imgflow-tests --bench twin_throughput [-- --rounds N]
+//!     cargo bench -p imgflow-tests --bench twin_throughput [-- --rounds N] [--repeats R]
 //!
-//! ROUNDS (default 6) times the 12 MP+ JPEGs of ../shared/images make the batch. The twin runs
-//! with its default limit of concurrent executions (the number of cores).
+//! N (default 6) times the 12 MP+ JPEGs of ../shared/images make the batch. The twin runs with
+//! its default limit of concurrent executions (the number of cores). The three phases run one
+//! after the other R times (default 3); the medians are compared.
 //!
 //! Needs ../shared/images (skipped without it).
 
@@ -151,8 +152,20 @@ fn through_the_twin(photos: &[(String, Vec<u8>)], workers: usize) -> Timing {
     timing
 }
 
+/// The value of `--NAME N` on the command line, or `default`.
+fn option(name: &str, default: usize) -> usize {
+    std::env::args().skip_while(|a| a != name).nth(1).and_then(|n| n.parse().ok()).unwrap_or(default).max(1)
+}
+
+/// The timing of median wall time among `timings`.
+fn median(timings: &mut [Timing]) -> &Timing {
+    timings.sort_by_key(|t| t.wall);
+    &timings[timings.len() / 2]
+}
+
 fn main() {
-    let rounds = std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(6usize);
+    let rounds = option("--rounds", 6);
+    let repeats = option("--repeats", 3);
     let photos = batch(rounds);
     if photos.is_empty() {
         eprintln!("skipped: ../shared/images is absent");
@@ -164,7 +177,8 @@ fn main() {
     let config = StepConfig::default();
     let count = photos.len() as f64;
     println!(
-        "{} uploads of 12 MP+ JPEGs ({} photos × {rounds}), {workers} at a time",
+        "{} uploads of 12 MP+ JPEGs ({} photos × {rounds}), {workers} at a time; the three phases run one after \
+         the other, {repeats} times, and the medians (by wall time) are compared",
         photos.len(),
         photos.len() / rounds
     );
@@ -172,26 +186,9 @@ fn main() {
     // Warm the steps too, then time them.
     let event = object_created_event(&stored(&photos[0].1), "bench");
     process_bytes(&event, &photos[0].1, &config).expect("the photo processes");
-    let resize_only = Timing::measure(|| {
-        parallel(&photos, workers, |bytes| {
-            render(bytes, &config.renditions, &config.limits).expect("resize");
-        })
-    });
-    let steps = Timing::measure(|| {
-        parallel(&photos, workers, |bytes| {
-            let event = object_created_event(&stored(bytes), "bench");
-            process_bytes(&event, bytes, &config).expect("the steps");
-        })
-    });
-    let twin = through_the_twin(&photos, workers);
-
+    let (mut resize_only, mut steps, mut twin) = (Vec::new(), Vec::new(), Vec::new());
     let rate = |timing: &Timing| count / timing.wall.as_secs_f64();
-    println!("{:<44} {:>9} {:>10} {:>9} {:>12}", "", "wall s", "images/s", "CPU s", "page faults");
-    for (name, timing) in [
-        ("resize step alone (in memory)", &resize_only),
-        ("validate + read-exif + resize (in memory)", &steps),
-        ("twin end to end (HTTP upload → metadata)", &twin),
-    ] {
+    let row = |name: &str, timing: &Timing| {
         println!(
             "{name:<44} {:>9.2} {:>10.2} {:>9.2} {:>12}",
             timing.wall.as_secs_f64(),
@@ -199,9 +196,39 @@ fn main() {
             timing.cpu.as_secs_f64(),
             timing.page_faults
         );
+    };
+    let names = [
+        "resize step alone (in memory)",
+        "validate + read-exif + resize (in memory)",
+        "twin end to end (HTTP upload → metadata)",
+    ];
+    println!("{:<44} {:>9} {:>10} {:>9} {:>12}", "", "wall s", "images/s", "CPU s", "page faults");
+    // Alternated, so that a slow spell of the machine weighs on every phase alike.
+    for repeat in 0..repeats {
+        println!("repeat {repeat}:");
+        resize_only.push(Timing::measure(|| {
+            parallel(&photos, workers, |bytes| {
+                render(bytes, &config.renditions, &config.limits).expect("resize");
+            })
+        }));
+        steps.push(Timing::measure(|| {
+            parallel(&photos, workers, |bytes| {
+                let event = object_created_event(&stored(bytes), "bench");
+                process_bytes(&event, bytes, &config).expect("the steps");
+            })
+        }));
+        twin.push(through_the_twin(&photos, workers));
+        for (name, timings) in names.iter().zip([&resize_only, &steps, &twin]) {
+            row(name, &timings[repeat]);
+        }
     }
-    let (wall_over_steps, cpu_over_steps) = twin.over(&steps);
-    let (wall_over_resize, cpu_over_resize) = twin.over(&resize_only);
+    println!("median:");
+    let (resize_only, steps, twin) = (median(&mut resize_only), median(&mut steps), median(&mut twin));
+    for (name, timing) in names.iter().zip([resize_only, steps, twin]) {
+        row(name, timing);
+    }
+    let (wall_over_steps, cpu_over_steps) = twin.over(steps);
+    let (wall_over_resize, cpu_over_resize) = twin.over(resize_only);
     println!(
         "orchestration overhead (target < 10 %): {wall_over_steps:+.1} % wall, {cpu_over_steps:+.1} % CPU over the steps \
          alone; {wall_over_resize:+.1} % wall, {cpu_over_resize:+.1} % CPU over resize alone"
