@@ -10,7 +10,8 @@
 //!
 //! N (default 6) times the 12 MP+ JPEGs of ../shared/images make the batch. The twin runs with
 //! its default limit of concurrent executions (the number of cores). The three phases run one
-//! after the other R times (default 3); the medians are compared.
+//! after the other R times (default 5); the overhead printed last is the median of the repeats'
+//! own overheads (each repeat's twin against the steps run just before it).
 //!
 //! Needs ../shared/images (skipped without it).
 
@@ -163,9 +164,32 @@ fn median(timings: &mut [Timing]) -> &Timing {
     &timings[timings.len() / 2]
 }
 
+/// The middle value (the upper one of an even count).
+fn median_of(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// What the twin took beyond the steps alone and beyond resize alone, in one repeat: wall and CPU,
+/// in per cent.
+struct Overhead {
+    over_steps: (f64, f64),
+    over_resize: (f64, f64),
+}
+
+impl Overhead {
+    fn print(&self, label: &str) {
+        let Overhead { over_steps: (wall_s, cpu_s), over_resize: (wall_r, cpu_r) } = self;
+        println!(
+            "{label} (target < 10 %): {wall_s:+.1} % wall, {cpu_s:+.1} % CPU over the steps alone; {wall_r:+.1} % \
+             wall, {cpu_r:+.1} % CPU over resize alone"
+        );
+    }
+}
+
 fn main() {
     let rounds = option("--rounds", 6);
-    let repeats = option("--repeats", 3);
+    let repeats = option("--repeats", 5);
     let photos = batch(rounds);
     if photos.is_empty() {
         eprintln!("skipped: ../shared/images is absent");
@@ -178,7 +202,7 @@ fn main() {
     let count = photos.len() as f64;
     println!(
         "{} uploads of 12 MP+ JPEGs ({} photos × {rounds}), {workers} at a time; the three phases run one after \
-         the other, {repeats} times, and the medians (by wall time) are compared",
+         the other, {repeats} times; each repeat's twin is compared with the phases just before it",
         photos.len(),
         photos.len() / rounds
     );
@@ -186,7 +210,7 @@ fn main() {
     // Warm the steps too, then time them.
     let event = object_created_event(&stored(&photos[0].1), "bench");
     process_bytes(&event, &photos[0].1, &config).expect("the photo processes");
-    let (mut resize_only, mut steps, mut twin) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut resize_only, mut steps, mut twin, mut overheads) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let rate = |timing: &Timing| count / timing.wall.as_secs_f64();
     let row = |name: &str, timing: &Timing| {
         println!(
@@ -221,16 +245,23 @@ fn main() {
         for (name, timings) in names.iter().zip([&resize_only, &steps, &twin]) {
             row(name, &timings[repeat]);
         }
+        let overhead = Overhead {
+            over_steps: twin[repeat].over(&steps[repeat]),
+            over_resize: twin[repeat].over(&resize_only[repeat]),
+        };
+        overhead.print("  overhead in this repeat");
+        overheads.push(overhead);
     }
-    println!("median:");
-    let (resize_only, steps, twin) = (median(&mut resize_only), median(&mut steps), median(&mut twin));
-    for (name, timing) in names.iter().zip([resize_only, steps, twin]) {
-        row(name, timing);
+    println!("median of each phase:");
+    for (name, timings) in names.iter().zip([&mut resize_only, &mut steps, &mut twin]) {
+        row(name, median(timings));
     }
-    let (wall_over_steps, cpu_over_steps) = twin.over(steps);
-    let (wall_over_resize, cpu_over_resize) = twin.over(resize_only);
-    println!(
-        "orchestration overhead (target < 10 %): {wall_over_steps:+.1} % wall, {cpu_over_steps:+.1} % CPU over the steps \
-         alone; {wall_over_resize:+.1} % wall, {cpu_over_resize:+.1} % CPU over resize alone"
-    );
+    // Each repeat's twin against the phases just before it: a drift of the machine's speed
+    // between repeats cancels out.
+    let middle = |pick: fn(&Overhead) -> f64| median_of(overheads.iter().map(pick).collect());
+    Overhead {
+        over_steps: (middle(|o| o.over_steps.0), middle(|o| o.over_steps.1)),
+        over_resize: (middle(|o| o.over_resize.0), middle(|o| o.over_resize.1)),
+    }
+    .print("orchestration overhead, median of the repeats");
 }
