@@ -267,18 +267,28 @@ mod tests {
         Batch { steps: vec![(format!("/S#{n}"), record)], ..Batch::default() }
     }
 
-    /// Two executions open: their batches go to the writer thread.
-    fn two_open(journal: &Journal) -> [OpenExecution; 2] {
-        [journal.open(), journal.open()]
+    /// A journal over a [`Recording`] store with two executions open (so their batches go to the
+    /// writer thread), whose writer is inside the commit of `a`'s first batch until `release`.
+    struct Held {
+        store: Arc<Recording>,
+        journal: Journal,
+        open: [OpenExecution; 2],
+        first: Commit,
+        release: mpsc::Sender<()>,
+    }
+
+    fn held() -> Held {
+        let (store, entered, release) = Recording::holding();
+        let journal = Journal::new(Arc::clone(&store) as Arc<dyn HistoryStore>).unwrap();
+        let open = [journal.open(), journal.open()];
+        let first = journal.append("a", step(0));
+        entered.recv().unwrap();
+        Held { store, journal, open, first, release }
     }
 
     #[tokio::test]
     async fn batches_waiting_during_a_commit_share_the_next_one_and_keep_their_order() {
-        let (store, entered, release) = Recording::holding();
-        let journal = Journal::new(Arc::clone(&store) as Arc<dyn HistoryStore>).unwrap();
-        let _open = two_open(&journal);
-        let first = journal.append("a", step(0));
-        entered.recv().unwrap();
+        let Held { store, journal, open: _open, first, release } = held();
         // The writer is inside the first commit: these 99 batches wait for the next one.
         let rest: Vec<Commit> = (1..100).map(|n| journal.append(if n % 2 == 0 { "a" } else { "b" }, step(n))).collect();
         release.send(()).unwrap();
@@ -295,11 +305,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_batch_fails_only_its_own_caller() {
-        let (store, entered, release) = Recording::holding();
-        let journal = Journal::new(Arc::clone(&store) as Arc<dyn HistoryStore>).unwrap();
-        let _open = two_open(&journal);
-        let first = journal.append("a", step(0));
-        entered.recv().unwrap();
+        let Held { store, journal, open: _open, first, release } = held();
         let good = journal.append("a", step(1));
         let bad = journal.append("bad", step(2));
         let also_good = journal.append("b", step(3));
@@ -314,12 +320,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_execution_writes_on_its_own_thread_unless_the_writer_is_busy() {
-        let (store, entered, release) = Recording::holding();
-        let journal = Journal::new(Arc::clone(&store) as Arc<dyn HistoryStore>).unwrap();
-        let open = two_open(&journal);
-        // Two open: the first batch goes to the writer, which holds it.
-        let first = journal.append("a", step(0));
-        entered.recv().unwrap();
+        // Two open: the first batch went to the writer, which holds it.
+        let Held { store, journal, open, first, release } = held();
         drop(open);
         let _lone = journal.open();
         // Alone now, but the writer is busy: this one waits for it, in order.
