@@ -124,6 +124,83 @@ const LIST_BATCH: usize = 1000;
 /// opening its file.
 const REPLACED_RETRIES: usize = 3;
 
+// The s3s inputs and outputs are separate types that share field names; these macros move the
+// shared fields between them and the store's records, so that each list is written once.
+
+/// The [`Checksums`] in the `checksum_*` fields of `$value` (a request's declared ones, or a
+/// hasher's result).
+macro_rules! checksums_of {
+    ($value:expr) => {
+        Checksums {
+            checksum_crc32: $value.checksum_crc32,
+            checksum_crc32c: $value.checksum_crc32c,
+            checksum_sha1: $value.checksum_sha1,
+            checksum_sha256: $value.checksum_sha256,
+            checksum_crc64nvme: $value.checksum_crc64nvme,
+        }
+    };
+}
+
+/// The stored headers a write request sets (PutObject, POST Object, CopyObject with REPLACE,
+/// CreateMultipartUpload), without checksums.
+macro_rules! attributes_of {
+    ($input:expr) => {
+        ObjectAttributes {
+            user_metadata: $input.metadata,
+            content_encoding: $input.content_encoding,
+            content_type: $input.content_type,
+            content_disposition: $input.content_disposition,
+            content_language: $input.content_language,
+            cache_control: $input.cache_control,
+            expires: expires_text($input.expires),
+            website_redirect_location: $input.website_redirect_location,
+            checksums: Checksums::default(),
+        }
+    };
+}
+
+/// `$output { $fields, the checksums of $checksums, ..Default::default() }`, for the outputs
+/// that report an object's checksums.
+macro_rules! with_checksums {
+    ($output:ident { $($field:ident $(: $value:expr)?),* $(,)? }, $checksums:expr) => {{
+        let checksums: Checksums = $checksums;
+        $output {
+            $($field $(: $value)?,)*
+            checksum_crc32: checksums.checksum_crc32,
+            checksum_crc32c: checksums.checksum_crc32c,
+            checksum_sha1: checksums.checksum_sha1,
+            checksum_sha256: checksums.checksum_sha256,
+            checksum_crc64nvme: checksums.checksum_crc64nvme,
+            ..Default::default()
+        }
+    }};
+}
+
+/// GetObjectOutput or HeadObjectOutput: `$fields`, then what `$record` stores (ETag, date,
+/// headers) and `$checksums`.
+macro_rules! object_output {
+    ($output:ident { $($field:ident $(: $value:expr)?),* $(,)? }, $record:expr, $checksums:expr) => {{
+        let record: ObjectRecord = $record;
+        let attributes = record.attributes;
+        with_checksums!(
+            $output {
+                $($field $(: $value)?,)*
+                last_modified: Some(timestamp(record.modified)),
+                e_tag: Some(ETag::Strong(record.etag)),
+                expires: expires_timestamp(&attributes),
+                metadata: attributes.user_metadata,
+                content_encoding: attributes.content_encoding,
+                content_type: attributes.content_type,
+                content_disposition: attributes.content_disposition,
+                content_language: attributes.content_language,
+                cache_control: attributes.cache_control,
+                website_redirect_location: attributes.website_redirect_location,
+            },
+            $checksums
+        )
+    }};
+}
+
 /// A body arriving: its bytes so far (the first [`SPILL_AT`] in memory, the rest written out to
 /// its file), with the hashes S3 computes over it.
 struct Received {
@@ -157,13 +234,7 @@ impl Received {
         }
         received.md5 = md5.finalize();
         let computed = hasher.finalize();
-        received.checksums = Checksums {
-            checksum_crc32: computed.checksum_crc32,
-            checksum_crc32c: computed.checksum_crc32c,
-            checksum_sha1: computed.checksum_sha1,
-            checksum_sha256: computed.checksum_sha256,
-            checksum_crc64nvme: computed.checksum_crc64nvme,
-        };
+        received.checksums = checksums_of!(computed);
         Ok(received)
     }
 
@@ -294,32 +365,36 @@ fn expires_timestamp(attributes: &ObjectAttributes) -> Option<Timestamp> {
     Timestamp::parse(TimestampFormat::DateTime, attributes.expires.as_deref()?).ok()
 }
 
+/// The source bucket, key and read conditions of CopyObject or UploadPartCopy (the same fields).
+macro_rules! copy_source {
+    ($input:expr) => {
+        match &$input.copy_source {
+            CopySource::Bucket { bucket, key, .. } => Ok((
+                bucket.to_string(),
+                key.to_string(),
+                ReadConditions {
+                    if_match: $input.copy_source_if_match,
+                    if_none_match: $input.copy_source_if_none_match,
+                    if_modified_since: $input.copy_source_if_modified_since,
+                    if_unmodified_since: $input.copy_source_if_unmodified_since,
+                    not_modified_is_failure: true,
+                },
+            )),
+            CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => Err(s3_error!(NotImplemented)),
+        }
+    };
+}
+
 /// Builds a [`NewObject`] from PutObjectInput or PostObjectInput (the same fields).
 macro_rules! new_object {
     ($input:expr) => {{
         let input = $input;
         NewObject {
+            attributes: attributes_of!(input),
+            declared: checksums_of!(input),
             bucket: input.bucket,
             key: input.key,
             body: input.body,
-            attributes: ObjectAttributes {
-                user_metadata: input.metadata,
-                content_encoding: input.content_encoding,
-                content_type: input.content_type,
-                content_disposition: input.content_disposition,
-                content_language: input.content_language,
-                cache_control: input.cache_control,
-                expires: expires_text(input.expires),
-                website_redirect_location: input.website_redirect_location,
-                checksums: Checksums::default(),
-            },
-            declared: Checksums {
-                checksum_crc32: input.checksum_crc32,
-                checksum_crc32c: input.checksum_crc32c,
-                checksum_sha1: input.checksum_sha1,
-                checksum_sha256: input.checksum_sha256,
-                checksum_crc64nvme: input.checksum_crc64nvme,
-            },
             algorithm: input.checksum_algorithm,
             content_md5: input.content_md5,
             if_match: input.if_match,
@@ -748,16 +823,10 @@ impl S3 for AnnouncingStore {
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let (record, _) = self.write(new_object!(req.input), req.trailing_headers, StoreReason::PutObject).await?;
-        let checksums = record.attributes.checksums.clone();
-        Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(ETag::Strong(record.etag)),
-            checksum_crc32: checksums.checksum_crc32,
-            checksum_crc32c: checksums.checksum_crc32c,
-            checksum_sha1: checksums.checksum_sha1,
-            checksum_sha256: checksums.checksum_sha256,
-            checksum_crc64nvme: checksums.checksum_crc64nvme,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(with_checksums!(
+            PutObjectOutput { e_tag: Some(ETag::Strong(record.etag)) },
+            record.attributes.checksums
+        )))
     }
 
     async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
@@ -797,29 +866,18 @@ impl S3 for AnnouncingStore {
         let content_range =
             ranged.then(|| format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), record.size));
         let length = span.end - span.start;
-        let attributes = record.attributes;
-        let checksums = if content_range.is_none() { attributes.checksums.clone() } else { Checksums::default() };
-        Ok(S3Response::new(GetObjectOutput {
-            body: Some(body_from(file, first, span.start, length)),
-            content_length: Some(i64::try_from(length).map_err(|e| internal("object size", e))?),
-            content_range,
-            last_modified: Some(timestamp(record.modified)),
-            e_tag: Some(ETag::Strong(record.etag)),
-            expires: expires_timestamp(&attributes),
-            metadata: attributes.user_metadata,
-            content_encoding: attributes.content_encoding,
-            content_type: attributes.content_type,
-            content_disposition: attributes.content_disposition,
-            content_language: attributes.content_language,
-            cache_control: attributes.cache_control,
-            website_redirect_location: attributes.website_redirect_location,
-            checksum_crc32: checksums.checksum_crc32,
-            checksum_crc32c: checksums.checksum_crc32c,
-            checksum_sha1: checksums.checksum_sha1,
-            checksum_sha256: checksums.checksum_sha256,
-            checksum_crc64nvme: checksums.checksum_crc64nvme,
-            ..Default::default()
-        }))
+        let content_length = i64::try_from(length).map_err(|e| internal("object size", e))?;
+        // A part of the object has no checksum of its own.
+        let checksums = if ranged { Checksums::default() } else { record.attributes.checksums.clone() };
+        Ok(S3Response::new(object_output!(
+            GetObjectOutput {
+                body: Some(body_from(file, first, span.start, length)),
+                content_length: Some(content_length),
+                content_range,
+            },
+            record,
+            checksums
+        )))
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
@@ -834,54 +892,20 @@ impl S3 for AnnouncingStore {
             not_modified_is_failure: false,
         }
         .check(&record)?;
-        let attributes = record.attributes;
-        let checksums = attributes.checksums.clone();
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(i64::try_from(record.size).map_err(|e| internal("object size", e))?),
-            last_modified: Some(timestamp(record.modified)),
-            e_tag: Some(ETag::Strong(record.etag)),
-            expires: expires_timestamp(&attributes),
-            metadata: attributes.user_metadata,
-            content_encoding: attributes.content_encoding,
-            content_type: attributes.content_type,
-            content_disposition: attributes.content_disposition,
-            content_language: attributes.content_language,
-            cache_control: attributes.cache_control,
-            website_redirect_location: attributes.website_redirect_location,
-            checksum_crc32: checksums.checksum_crc32,
-            checksum_crc32c: checksums.checksum_crc32c,
-            checksum_sha1: checksums.checksum_sha1,
-            checksum_sha256: checksums.checksum_sha256,
-            checksum_crc64nvme: checksums.checksum_crc64nvme,
-            ..Default::default()
-        }))
+        let content_length = i64::try_from(record.size).map_err(|e| internal("object size", e))?;
+        let checksums = record.attributes.checksums.clone();
+        Ok(S3Response::new(object_output!(
+            HeadObjectOutput { content_length: Some(content_length) },
+            record,
+            checksums
+        )))
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let (source_bucket, source_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => return Err(s3_error!(NotImplemented)),
-        };
-        let conditions = ReadConditions {
-            if_match: input.copy_source_if_match,
-            if_none_match: input.copy_source_if_none_match,
-            if_modified_since: input.copy_source_if_modified_since,
-            if_unmodified_since: input.copy_source_if_unmodified_since,
-            not_modified_is_failure: true,
-        };
+        let (source_bucket, source_key, conditions) = copy_source!(input)?;
         let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        let replacement = ObjectAttributes {
-            user_metadata: input.metadata,
-            content_encoding: input.content_encoding,
-            content_type: input.content_type,
-            content_disposition: input.content_disposition,
-            content_language: input.content_language,
-            cache_control: input.cache_control,
-            expires: expires_text(input.expires),
-            website_redirect_location: input.website_redirect_location,
-            checksums: Checksums::default(),
-        };
+        let replacement = attributes_of!(input);
         let (bucket, key) = (input.bucket, input.key);
         let (target_bucket, target_key) = (bucket.clone(), key.clone());
         let write = self.blocking(move |store| {
@@ -1018,17 +1042,7 @@ impl S3 for AnnouncingStore {
             bucket: input.bucket,
             key: input.key,
             access_key: req.credentials.map(|c| c.access_key),
-            attributes: ObjectAttributes {
-                user_metadata: input.metadata,
-                content_encoding: input.content_encoding,
-                content_type: input.content_type,
-                content_disposition: input.content_disposition,
-                content_language: input.content_language,
-                cache_control: input.cache_control,
-                expires: expires_text(input.expires),
-                website_redirect_location: input.website_redirect_location,
-                checksums: Checksums::default(),
-            },
+            attributes: attributes_of!(input),
         };
         self.inner.store.create_upload(&upload)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -1043,13 +1057,7 @@ impl S3 for AnnouncingStore {
         let input = req.input;
         check_part_number(input.part_number)?;
         let upload = self.upload_of(&input.bucket, &input.key, &input.upload_id, req.credentials.as_ref())?;
-        let declared = Checksums {
-            checksum_crc32: input.checksum_crc32,
-            checksum_crc32c: input.checksum_crc32c,
-            checksum_sha1: input.checksum_sha1,
-            checksum_sha256: input.checksum_sha256,
-            checksum_crc64nvme: input.checksum_crc64nvme,
-        };
+        let declared = checksums_of!(input);
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
         let received =
             Received::read(self, body, checksums_asked(&declared, input.checksum_algorithm.as_ref())?).await?;
@@ -1064,15 +1072,7 @@ impl S3 for AnnouncingStore {
             store.commit_part(&upload.upload_id, blob, &part)
         })
         .await?;
-        Ok(S3Response::new(UploadPartOutput {
-            e_tag: Some(ETag::Strong(etag)),
-            checksum_crc32: checksums.checksum_crc32,
-            checksum_crc32c: checksums.checksum_crc32c,
-            checksum_sha1: checksums.checksum_sha1,
-            checksum_sha256: checksums.checksum_sha256,
-            checksum_crc64nvme: checksums.checksum_crc64nvme,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(with_checksums!(UploadPartOutput { e_tag: Some(ETag::Strong(etag)) }, checksums)))
     }
 
     async fn upload_part_copy(
@@ -1082,18 +1082,8 @@ impl S3 for AnnouncingStore {
         let input = req.input;
         check_part_number(input.part_number)?;
         let upload = self.upload_of(&input.bucket, &input.key, &input.upload_id, req.credentials.as_ref())?;
-        let (source_bucket, source_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => return Err(s3_error!(NotImplemented)),
-        };
+        let (source_bucket, source_key, conditions) = copy_source!(input)?;
         let range = input.copy_source_range.as_deref().map(copy_source_range).transpose()?;
-        let conditions = ReadConditions {
-            if_match: input.copy_source_if_match,
-            if_none_match: input.copy_source_if_none_match,
-            if_modified_since: input.copy_source_if_modified_since,
-            if_unmodified_since: input.copy_source_if_unmodified_since,
-            not_modified_is_failure: true,
-        };
         let number = input.part_number;
         let part = self
             .blocking(move |store| {
