@@ -220,13 +220,22 @@ fn size_column(size: u64) -> S3Result<i64> {
     i64::try_from(size).map_err(|_| s3_error!(EntityTooLarge))
 }
 
+/// A size as read back (written by [`size_column`], so never negative).
+fn size_from_column(size: i64) -> u64 {
+    u64::try_from(size).unwrap_or(0)
+}
+
+/// An object's record by bucket and key, in the columns [`object_from_row`] reads.
+const SELECT_OBJECT: &str =
+    "SELECT key, blob, size, etag, modified_ms, attributes FROM objects WHERE bucket = ?1 AND key = ?2";
+
 /// A row's columns as a record; a column that does not decode is a conversion failure.
 fn object_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRecord> {
     let attributes: String = row.get(5)?;
     Ok(ObjectRecord {
         key: row.get(0)?,
         blob: row.get(1)?,
-        size: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+        size: size_from_column(row.get(2)?),
         etag: row.get(3)?,
         modified: from_millis(row.get(4)?),
         attributes: serde_json::from_str(&attributes)
@@ -341,19 +350,12 @@ impl ObjectStore {
     // ---- buckets ----
 
     pub fn bucket_exists(&self, bucket: &str) -> S3Result<bool> {
-        self.db()?
-            .query_row("SELECT 1 FROM buckets WHERE name = ?1", [bucket], |_| Ok(()))
-            .optional()
-            .map(|found| found.is_some())
-            .map_err(database)
+        let db = self.db()?;
+        has_bucket(&db, bucket)
     }
 
     fn require_bucket(&self, connection: &Connection, bucket: &str) -> S3Result<()> {
-        let found = connection
-            .query_row("SELECT 1 FROM buckets WHERE name = ?1", [bucket], |_| Ok(()))
-            .optional()
-            .map_err(database)?;
-        found.ok_or_else(|| s3_error!(NoSuchBucket))
+        if has_bucket(connection, bucket)? { Ok(()) } else { Err(s3_error!(NoSuchBucket)) }
     }
 
     /// Creates `bucket`; false if it exists already.
@@ -400,14 +402,7 @@ impl ObjectStore {
     /// The record of `bucket`/`key`: NoSuchKey (or NoSuchBucket) when there is none.
     pub fn object(&self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
         let db = self.db()?;
-        let found = db
-            .query_row(
-                "SELECT key, blob, size, etag, modified_ms, attributes FROM objects WHERE bucket = ?1 AND key = ?2",
-                [bucket, key],
-                object_from_row,
-            )
-            .optional()
-            .map_err(database)?;
+        let found = db.query_row(SELECT_OBJECT, [bucket, key], object_from_row).optional().map_err(database)?;
         match found {
             Some(record) => Ok(record),
             None => {
@@ -432,11 +427,7 @@ impl ObjectStore {
                 db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(database)?;
             self.require_bucket(&transaction, bucket)?;
             let existing = transaction
-                .query_row(
-                    "SELECT key, blob, size, etag, modified_ms, attributes FROM objects WHERE bucket = ?1 AND key = ?2",
-                    [bucket, &record.key],
-                    object_from_row,
-                )
+                .query_row(SELECT_OBJECT, [bucket, &record.key], object_from_row)
                 .optional()
                 .map_err(database)?;
             check(existing.as_ref())?;
@@ -489,7 +480,7 @@ impl ObjectStore {
             .query_map(params![bucket, after, prefix, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
                 Ok(ListedObject {
                     key: row.get(0)?,
-                    size: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                    size: size_from_column(row.get(1)?),
                     etag: row.get(2)?,
                     modified: from_millis(row.get(3)?),
                 })
@@ -595,7 +586,7 @@ impl ObjectStore {
                 Ok(PartRecord {
                     number: row.get(0)?,
                     blob: row.get(1)?,
-                    size: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                    size: size_from_column(row.get(2)?),
                     etag: row.get(3)?,
                     modified: from_millis(row.get(4)?),
                 })
@@ -631,12 +622,12 @@ impl ObjectStore {
 
 /// Creates the schema on a new file (migrating s3s-fs's folders), or checks the layout.
 fn prepare(root: &Path, connection: &mut Connection) -> S3Result<()> {
-    let db = |e: rusqlite::Error| internal("the object database", e);
-    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
-    let layout: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(db)?;
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(database)?;
+    let layout: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(database)?;
     match layout {
         0 => {
-            transaction.execute_batch(SCHEMA).map_err(db)?;
+            transaction.execute_batch(SCHEMA).map_err(database)?;
             let legacy = legacy::scan(root)?;
             for bucket in &legacy.buckets {
                 transaction
@@ -644,20 +635,20 @@ fn prepare(root: &Path, connection: &mut Connection) -> S3Result<()> {
                         "INSERT INTO buckets (name, created_ms) VALUES (?1, ?2)",
                         params![bucket.0, millis(bucket.1)],
                     )
-                    .map_err(db)?;
+                    .map_err(database)?;
             }
             for (bucket, record) in &legacy.objects {
                 insert_object(&transaction, bucket, record)?;
             }
-            transaction.pragma_update(None, "user_version", LAYOUT).map_err(db)?;
-            transaction.commit().map_err(db)?;
+            transaction.pragma_update(None, "user_version", LAYOUT).map_err(database)?;
+            transaction.commit().map_err(database)?;
             if !legacy.objects.is_empty() {
                 tracing::info!(objects = legacy.objects.len(), root = %root.display(), "migrated s3s-fs objects");
             }
             legacy::remove_side_files(root);
             Ok(())
         }
-        LAYOUT => transaction.commit().map_err(db),
+        LAYOUT => transaction.commit().map_err(database),
         newer => Err(internal(
             format!("{}", root.join(DATABASE).display()),
             format!("layout {newer} is newer than this imgflow understands ({LAYOUT})"),
@@ -667,6 +658,14 @@ fn prepare(root: &Path, connection: &mut Connection) -> S3Result<()> {
 
 fn database(error: rusqlite::Error) -> S3Error {
     internal("the object database", error)
+}
+
+fn has_bucket(connection: &Connection, bucket: &str) -> S3Result<bool> {
+    connection
+        .query_row("SELECT 1 FROM buckets WHERE name = ?1", [bucket], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+        .map_err(database)
 }
 
 fn insert_object(connection: &Connection, bucket: &str, record: &ObjectRecord) -> S3Result<()> {
