@@ -4,6 +4,7 @@
 use aws_sdk_s3::config::SharedHttpClient;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use bytes::Bytes;
 
 use crate::error::StepError;
 
@@ -79,27 +80,34 @@ pub(crate) async fn collect_limited(
     expected_len: Option<u64>,
     limit: u64,
     what: &str,
-) -> Result<Vec<u8>, StepError> {
+) -> Result<Bytes, StepError> {
     let expected_len = expected_len.unwrap_or(0).min(limit) as usize;
-    let mut bytes = Vec::new();
+    // A body that comes in one piece (the local twin's in-process S3 reads whole photos at once)
+    // is handed on as it is: turning it into a Vec would copy it.
+    let mut whole: Option<Bytes> = None;
+    let mut joined = Vec::new();
+    let mut received = 0u64;
     while let Some(chunk) = body.try_next().await.map_err(|error| {
         StepError::TransientError(format!("{what}: reading the object failed: {}", describe(&error)))
     })? {
-        if bytes.len() as u64 + chunk.len() as u64 > limit {
+        received += chunk.len() as u64;
+        if received > limit {
             return Err(StepError::ImageTooLarge(format!(
                 "{what}: the object is larger than the limit of {limit} bytes"
             )));
         }
-        if bytes.is_empty() {
-            // The first chunk becomes the buffer: a body that comes in one piece (the local
-            // twin's in-process S3 reads whole photos at once) is not copied.
-            bytes = Vec::from(chunk);
-            bytes.reserve(expected_len.saturating_sub(bytes.len()));
-        } else {
-            bytes.extend_from_slice(&chunk);
+        match whole.take() {
+            None if joined.is_empty() => whole = Some(chunk),
+            first => {
+                if let Some(first) = first {
+                    joined.reserve(expected_len.max(first.len() + chunk.len()));
+                    joined.extend_from_slice(&first);
+                }
+                joined.extend_from_slice(&chunk);
+            }
         }
     }
-    Ok(bytes)
+    Ok(whole.unwrap_or_else(|| Bytes::from(joined)))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! write renditions.
 
 use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
 
 use crate::aws::{collect_limited, step_error};
 use crate::error::StepError;
@@ -42,12 +43,12 @@ impl S3Objects {
     }
 
     /// The whole object, refusing (before reading it) one larger than `max_bytes`.
-    pub async fn get(&self, location: &ObjectLocation, max_bytes: u64) -> Result<Vec<u8>, StepError> {
+    pub async fn get(&self, location: &ObjectLocation, max_bytes: u64) -> Result<Bytes, StepError> {
         self.get_bytes(location, None, max_bytes).await
     }
 
     /// The first `len` bytes of the object (fewer when it is shorter).
-    pub async fn get_prefix(&self, location: &ObjectLocation, len: u64) -> Result<Vec<u8>, StepError> {
+    pub async fn get_prefix(&self, location: &ObjectLocation, len: u64) -> Result<Bytes, StepError> {
         self.get_bytes(location, Some(len), len).await
     }
 
@@ -56,7 +57,7 @@ impl S3Objects {
         location: &ObjectLocation,
         range_len: Option<u64>,
         max_bytes: u64,
-    ) -> Result<Vec<u8>, StepError> {
+    ) -> Result<Bytes, StepError> {
         let what = location.to_string();
         let mut request = self.client.get_object().bucket(&location.bucket).key(&location.key);
         if let Some(version) = &location.version_id {
