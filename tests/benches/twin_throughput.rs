@@ -15,7 +15,7 @@
 //!
 //! Needs ../shared/images (skipped without it).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use imgflow_imaging::{Limits, probe, render};
 use imgflow_steps::StepConfig;
 use imgflow_steps::pipeline::{StoredObject, object_created_event, process_bytes};
 use imgflow_tests::twin::TestTwin;
-use imgflow_tests::{process_cpu_time, process_page_faults, shared_dir};
+use imgflow_tests::{process_cpu_time, process_page_faults, shared_dir, thread_cpu_times};
 
 // As `imgflow serve` has it.
 #[global_allocator]
@@ -76,6 +76,40 @@ impl Timing {
     }
 }
 
+/// The name of the threads that send the uploads, apart from the twin's own.
+const CLIENT_THREADS: &str = "bench-client";
+
+/// The twin phase's CPU time by who spent it.
+#[derive(Default)]
+struct CpuByThread {
+    /// The image threads (`imgflow-cpu-N`): the renders.
+    images: Duration,
+    /// Every other thread of the twin: HTTP, S3, MD5, the engine and its journal, the other steps.
+    twin: Duration,
+    /// The uploading client and the bench's main thread. On loopback the sending thread also pays
+    /// for the kernel's receiving of what it sends.
+    client: Duration,
+}
+
+impl CpuByThread {
+    fn between(before: &HashMap<u32, (String, Duration)>, after: &HashMap<u32, (String, Duration)>) -> CpuByThread {
+        let main = std::process::id();
+        let mut split = CpuByThread::default();
+        for (id, (name, cpu)) in after {
+            let spent = cpu.saturating_sub(before.get(id).map_or(Duration::ZERO, |(_, earlier)| *earlier));
+            let role = if name.starts_with("imgflow-cpu") {
+                &mut split.images
+            } else if *id == main || name.starts_with(CLIENT_THREADS) {
+                &mut split.client
+            } else {
+                &mut split.twin
+            };
+            *role += spent;
+        }
+        split
+    }
+}
+
 /// Runs `work` on every photo with `workers` threads.
 fn parallel(photos: &[(String, Vec<u8>)], workers: usize, work: impl Fn(&[u8]) + Sync) {
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -112,13 +146,21 @@ fn stored(bytes: &[u8]) -> StoredObject {
 /// end. The end is watched through the engine's status changes (subscribed before the first
 /// upload), not by polling `GET /images/{id}`: the timing stops at the last execution's end,
 /// and the polling's requests — a share of the twin's CPU — stay out of the figure. Every
-/// image's metadata is checked through `GET /images/{id}` after the clock stops.
-fn through_the_twin(photos: &[(String, Vec<u8>)], workers: usize) -> Timing {
+/// image's metadata is checked through `GET /images/{id}` after the clock stops. The uploads
+/// are sent from a runtime of their own, so that the twin's threads do the twin's work only and
+/// the phase's CPU can be split by thread.
+fn through_the_twin(photos: &[(String, Vec<u8>)], workers: usize) -> (Timing, CpuByThread) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(CLIENT_THREADS)
+        .enable_all()
+        .build()
+        .expect("the client's runtime");
     let twin = runtime.block_on(TestTwin::start_with(|config| config.clock = Arc::new(RealClock)));
     // Warm-up, as the steps alone are warmed by the resize phase before them: one image per
     // worker end to end, at once (connections, SQLite pages, every image thread's heap).
-    runtime.block_on(async {
+    client.block_on(async {
         let uploads = photos.iter().take(workers).map(|(_, bytes)| twin.upload(bytes.clone(), "image/jpeg"));
         for warm in futures::future::join_all(uploads).await {
             twin.wait_for_image(&warm.image_id).await;
@@ -129,8 +171,9 @@ fn through_the_twin(photos: &[(String, Vec<u8>)], workers: usize) -> Timing {
         photos.iter().map(|(_, bytes)| hyper::body::Bytes::from(bytes.clone())).collect();
     let mut changes = twin.twin.engine().subscribe();
     let mut answers = Vec::new();
+    let threads_before = thread_cpu_times();
     let timing = Timing::measure(|| {
-        runtime.block_on(async {
+        client.block_on(async {
             let uploads = bodies.iter().map(|bytes| twin.upload(bytes.clone(), "image/jpeg"));
             answers = futures::future::join_all(uploads).await;
             let mut running: HashSet<&str> = answers.iter().map(|a| a.execution_arn.as_str()).collect();
@@ -143,14 +186,15 @@ fn through_the_twin(photos: &[(String, Vec<u8>)], workers: usize) -> Timing {
             }
         })
     });
-    runtime.block_on(async {
+    let by_thread = CpuByThread::between(&threads_before, &thread_cpu_times());
+    client.block_on(async {
         for answer in &answers {
             let (status, record) = twin.image(&answer.image_id).await;
             assert_eq!((status, &record["status"]), (200, &serde_json::json!("SUCCEEDED")), "{record}");
         }
-        twin.twin.shutdown().await;
     });
-    timing
+    runtime.block_on(twin.twin.shutdown());
+    (timing, by_thread)
 }
 
 /// The value of `--NAME N` on the command line, or `default`.
@@ -171,18 +215,30 @@ fn median_of(mut values: Vec<f64>) -> f64 {
 }
 
 /// What the twin took beyond the steps alone and beyond resize alone, in one repeat: wall and CPU,
-/// in per cent.
+/// in per cent; and the CPU of the twin's threads alone (the client's left out) over the steps
+/// alone.
 struct Overhead {
     over_steps: (f64, f64),
     over_resize: (f64, f64),
+    twin_threads_over_steps: f64,
 }
 
 impl Overhead {
+    fn new(twin: &Timing, by_thread: &CpuByThread, steps: &Timing, resize_only: &Timing) -> Overhead {
+        let twin_threads = (by_thread.images + by_thread.twin).as_secs_f64();
+        Overhead {
+            over_steps: twin.over(steps),
+            over_resize: twin.over(resize_only),
+            twin_threads_over_steps: (twin_threads / steps.cpu.as_secs_f64().max(1e-9) - 1.0) * 100.0,
+        }
+    }
+
     fn print(&self, label: &str) {
-        let Overhead { over_steps: (wall_s, cpu_s), over_resize: (wall_r, cpu_r) } = self;
+        let Overhead { over_steps: (wall_s, cpu_s), over_resize: (wall_r, cpu_r), twin_threads_over_steps } = self;
         println!(
-            "{label} (target < 10 %): {wall_s:+.1} % wall, {cpu_s:+.1} % CPU over the steps alone; {wall_r:+.1} % \
-             wall, {cpu_r:+.1} % CPU over resize alone"
+            "{label} (target < 10 %): {wall_s:+.1} % wall, {cpu_s:+.1} % CPU over the steps alone \
+             ({twin_threads_over_steps:+.1} % CPU without the client's); {wall_r:+.1} % wall, {cpu_r:+.1} % CPU over \
+             resize alone"
         );
     }
 }
@@ -211,6 +267,7 @@ fn main() {
     let event = object_created_event(&stored(&photos[0].1), "bench");
     process_bytes(&event, &photos[0].1, &config).expect("the photo processes");
     let (mut resize_only, mut steps, mut twin, mut overheads) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut twin_work_per_upload = Vec::new();
     let rate = |timing: &Timing| count / timing.wall.as_secs_f64();
     let row = |name: &str, timing: &Timing| {
         println!(
@@ -241,14 +298,22 @@ fn main() {
                 process_bytes(&event, bytes, &config).expect("the steps");
             })
         }));
-        twin.push(through_the_twin(&photos, workers));
+        let (timing, by_thread) = through_the_twin(&photos, workers);
+        twin.push(timing);
         for (name, timings) in names.iter().zip([&resize_only, &steps, &twin]) {
             row(name, &timings[repeat]);
         }
-        let overhead = Overhead {
-            over_steps: twin[repeat].over(&steps[repeat]),
-            over_resize: twin[repeat].over(&resize_only[repeat]),
-        };
+        let per_upload = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / count;
+        println!(
+            "  the twin's CPU by thread: renders {:.1} ms per upload, the twin's other work {:.1} ms ({:.1} % of the \
+             renders), the uploading client {:.1} ms",
+            per_upload(by_thread.images),
+            per_upload(by_thread.twin),
+            by_thread.twin.as_secs_f64() / by_thread.images.as_secs_f64().max(1e-9) * 100.0,
+            per_upload(by_thread.client)
+        );
+        twin_work_per_upload.push(per_upload(by_thread.twin));
+        let overhead = Overhead::new(&twin[repeat], &by_thread, &steps[repeat], &resize_only[repeat]);
         overhead.print("  overhead in this repeat");
         overheads.push(overhead);
     }
@@ -259,9 +324,15 @@ fn main() {
     // Each repeat's twin against the phases just before it: a drift of the machine's speed
     // between repeats cancels out.
     let middle = |pick: fn(&Overhead) -> f64| median_of(overheads.iter().map(pick).collect());
+    println!(
+        "the twin's own work beyond the renders (every thread but the image threads and the client's), median: \
+         {:.1} ms of CPU per upload",
+        median_of(twin_work_per_upload)
+    );
     Overhead {
         over_steps: (middle(|o| o.over_steps.0), middle(|o| o.over_steps.1)),
         over_resize: (middle(|o| o.over_resize.0), middle(|o| o.over_resize.1)),
+        twin_threads_over_steps: middle(|o| o.twin_threads_over_steps),
     }
     .print("orchestration overhead, median of the repeats");
 }

@@ -28,6 +28,23 @@ pub fn process_cpu_time() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// CPU time used so far by each live thread of this process: its name and its time on a CPU, in
+/// nanoseconds (`/proc/self/task/*/schedstat`), keyed by thread id. Benchmarks split a phase's
+/// CPU by what the threads do with it; a thread that ends between two readings drops out.
+pub fn thread_cpu_times() -> std::collections::HashMap<u32, (String, Duration)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Default::default() };
+    tasks
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let id = task.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(task.path().join("comm")).ok()?.trim_end().to_owned();
+            let schedstat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            let nanos = schedstat.split_whitespace().next()?.parse().ok()?;
+            Some((id, (name, Duration::from_nanos(nanos))))
+        })
+        .collect()
+}
+
 /// Minor page faults of this process so far (each a page the kernel had to map, most of them
 /// zeroed first), from `/proc/self/stat`.
 pub fn process_page_faults() -> Option<u64> {
