@@ -269,12 +269,15 @@ fn main() {
     let (mut resize_only, mut steps, mut twin, mut overheads) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut twin_work_per_upload = Vec::new();
     let rate = |timing: &Timing| count / timing.wall.as_secs_f64();
+    // Idle: the cores' time that no thread of the process used (cores × wall − CPU); what the
+    // twin's wall time loses beyond its CPU time.
     let row = |name: &str, timing: &Timing| {
         println!(
-            "{name:<44} {:>9.2} {:>10.2} {:>9.2} {:>12}",
+            "{name:<44} {:>9.2} {:>10.2} {:>9.2} {:>9.2} {:>12}",
             timing.wall.as_secs_f64(),
             rate(timing),
             timing.cpu.as_secs_f64(),
+            (workers as f64 * timing.wall.as_secs_f64() - timing.cpu.as_secs_f64()).max(0.0),
             timing.page_faults
         );
     };
@@ -283,7 +286,7 @@ fn main() {
         "validate + read-exif + resize (in memory)",
         "twin end to end (HTTP upload → metadata)",
     ];
-    println!("{:<44} {:>9} {:>10} {:>9} {:>12}", "", "wall s", "images/s", "CPU s", "page faults");
+    println!("{:<44} {:>9} {:>10} {:>9} {:>9} {:>12}", "", "wall s", "images/s", "CPU s", "idle s", "page faults");
     // Alternated, so that a slow spell of the machine weighs on every phase alike.
     for repeat in 0..repeats {
         println!("repeat {repeat}:");
