@@ -152,6 +152,19 @@ fn sixteen_bit_input_gives_correct_eight_bit_output() {
 }
 
 #[test]
+fn sixteen_bit_rgb_and_grey_are_resampled_in_sixteen_bits_and_rounded() {
+    let (rgb, gray) = png_rgb16_and_gray16(64, 32);
+    let rendered = render_one(&rgb, spec("p", 32, 16, RenditionFormat::Png));
+    assert_eq!((rendered.width, rendered.height), (32, 16));
+    let image = decode(&rendered);
+    assert_eq!(pixel_rgb(&image, 4, 8), [255, 128, 0]);
+    assert_eq!(pixel_rgb(&image, 28, 8), [0, 0, 255]);
+    let rendered = render_one(&gray, spec("g", 32, 16, RenditionFormat::Png));
+    let luma = decode(&rendered).to_luma8();
+    assert_eq!((luma.get_pixel(4, 8)[0], luma.get_pixel(28, 8)[0]), (128, 255));
+}
+
+#[test]
 fn grayscale_stays_grayscale_and_correct() {
     let bytes = gray_jpeg(64, 32);
     let rendered = render_one(&bytes, spec("g", 32, 32, RenditionFormat::Jpeg));

@@ -55,8 +55,8 @@ impl Decoded {
         match (&self.samples, self.channels) {
             (Samples::Eight(samples), channels) => resample_eight(samples, from, channels, size, resizer),
             (Samples::Sixteen(_), Channels::GrayAlpha | Channels::Rgba) => self.to_eight_bit().resample(size, resizer),
-            (Samples::Sixteen(samples), Channels::Gray) => resample_sixteen::<U16>(samples, from, 1, size, resizer),
-            (Samples::Sixteen(samples), Channels::Rgb) => resample_sixteen::<U16x3>(samples, from, 3, size, resizer),
+            (Samples::Sixteen(samples), Channels::Gray) => resample_sixteen::<U16>(samples, from, size, resizer),
+            (Samples::Sixteen(samples), Channels::Rgb) => resample_sixteen::<U16x3>(samples, from, size, resizer),
         }
     }
 
@@ -103,15 +103,14 @@ fn resample_eight(
     Ok(resampled)
 }
 
-/// Resamples `channels`-sample 16-bit pixels of type `P` and rounds the result to 8 bits.
+/// Resamples 16-bit pixels of type `P` and rounds the result to 8 bits.
 fn resample_sixteen<P: PixelTrait>(
     samples: &[u16],
     from: (u32, u32),
-    channels: usize,
     size: (u32, u32),
     resizer: &mut Resizer,
 ) -> Result<Vec<u8>, ImageError> {
-    let mut resampled = vec![0u16; size.0 as usize * size.1 as usize * channels];
+    let mut resampled = vec![0u16; size.0 as usize * size.1 as usize * P::count_of_components()];
     resample_typed::<P>(bytemuck::cast_slice(samples), from, bytemuck::cast_slice_mut(&mut resampled), size, resizer)?;
     Ok(resampled.iter().map(|&sample| sixteen_to_eight(sample)).collect())
 }

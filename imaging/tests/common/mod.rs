@@ -154,6 +154,26 @@ pub fn png_rgba16(width: u32, height: u32) -> Vec<u8> {
     encode(&DynamicImage::ImageRgba16(image), ImageFormat::Png)
 }
 
+/// A 16-bit RGB PNG and its 16-bit grey twin: left half (65535, 32896, 0), right half
+/// (0, 0, 65535); the grey one holds each half's first sample.
+pub fn png_rgb16_and_gray16(width: u32, height: u32) -> (Vec<u8>, Vec<u8>) {
+    let left = |x: u32| x < width / 2;
+    let rgb: ImageBuffer<Rgb<u16>, Vec<u16>> =
+        ImageBuffer::from_fn(
+            width,
+            height,
+            |x, _| {
+                if left(x) { Rgb([65_535, 32_896, 0]) } else { Rgb([0, 0, 65_535]) }
+            },
+        );
+    let gray: ImageBuffer<Luma<u16>, Vec<u16>> =
+        ImageBuffer::from_fn(width, height, |x, _| if left(x) { Luma([32_896]) } else { Luma([65_535]) });
+    (
+        encode(&DynamicImage::ImageRgb16(rgb), ImageFormat::Png),
+        encode(&DynamicImage::ImageLuma16(gray), ImageFormat::Png),
+    )
+}
+
 /// A two-frame GIF: red first, then blue.
 pub fn two_frame_gif(width: u32, height: u32) -> Vec<u8> {
     let mut out = Vec::new();
