@@ -691,7 +691,7 @@ fn insert_object(connection: &Connection, bucket: &str, record: &ObjectRecord) -
 }
 
 /// MD5 of a file's bytes in hex (objects migrated without a recorded ETag).
-pub fn md5_of_file(path: &Path) -> std::io::Result<String> {
+fn md5_of_file(path: &Path) -> std::io::Result<String> {
     let mut file = File::open(path)?;
     let mut hasher = Md5::new();
     let mut buffer = vec![0u8; 1 << 20];
