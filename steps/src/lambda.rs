@@ -91,3 +91,66 @@ where
     }))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::config::ProvideCredentials;
+
+    use super::*;
+
+    // The environment is the process's: these two run in a child process each, with the
+    // variables set there, started by `the_sdk_config_is_the_lambda_environment`.
+
+    #[tokio::test]
+    #[ignore = "run by the_sdk_config_is_the_lambda_environment, in a process of its own"]
+    async fn sdk_config_in_a_lambda_environment() {
+        let config = lambda_sdk_config().await.unwrap();
+        assert_eq!(config.region().map(|region| region.as_ref()), Some("eu-west-3"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:4566"));
+        let credentials = config.credentials_provider().unwrap().provide_credentials().await.unwrap();
+        assert_eq!(
+            (credentials.access_key_id(), credentials.secret_access_key(), credentials.session_token()),
+            ("AKIDLAMBDA", "lambda-secret", Some("lambda-session"))
+        );
+    }
+
+    #[tokio::test]
+    #[ignore = "run by the_sdk_config_is_the_lambda_environment, in a process of its own"]
+    async fn sdk_config_without_a_region() {
+        let error = lambda_sdk_config().await.unwrap_err();
+        assert!(error.to_string().contains("AWS_REGION"), "{error}");
+    }
+
+    #[test]
+    fn the_sdk_config_is_the_lambda_environment() {
+        let run = |test: &str, variables: &[(&str, &str)]| {
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+            child.args(["--exact", test, "--ignored"]);
+            for name in [
+                "AWS_REGION",
+                "AWS_DEFAULT_REGION",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN",
+                "AWS_ENDPOINT_URL",
+            ] {
+                child.env_remove(name);
+            }
+            let output = child.envs(variables.iter().copied()).output().unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            // Passed, and ran: a filter that matched nothing would pass too.
+            assert!(output.status.success() && stdout.contains("1 passed"), "{test}: {stdout}");
+        };
+        run(
+            "lambda::tests::sdk_config_in_a_lambda_environment",
+            &[
+                ("AWS_REGION", "eu-west-3"),
+                ("AWS_ACCESS_KEY_ID", "AKIDLAMBDA"),
+                ("AWS_SECRET_ACCESS_KEY", "lambda-secret"),
+                ("AWS_SESSION_TOKEN", "lambda-session"),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ],
+        );
+        run("lambda::tests::sdk_config_without_a_region", &[]);
+    }
+}
