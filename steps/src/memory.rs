@@ -69,3 +69,53 @@ pub fn reuse_freed_memory() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `VmFlags` of the mapping that holds `address`, from `/proc/self/smaps`.
+    fn mapping_flags(address: usize) -> Option<String> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split_once(' ').and_then(|(range, _)| range.split_once('-'));
+            if let Some((start, end)) = range
+                && let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16))
+            {
+                inside = (start..end).contains(&address);
+            } else if inside && let Some(flags) = line.strip_prefix("VmFlags:") {
+                return Some(flags.trim().to_owned());
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn large_blocks_get_the_huge_page_advice_and_keep_their_contents() {
+        const SIZE: usize = 8 << 20;
+        let layout = Layout::from_size_align(SIZE, 16).unwrap();
+        // SAFETY: the blocks are used within their layouts and freed with them.
+        unsafe {
+            let block = HugePageAllocator.alloc_zeroed(layout);
+            assert!(!block.is_null());
+            let bytes = std::slice::from_raw_parts_mut(block, SIZE);
+            assert!(bytes.iter().all(|&b| b == 0));
+            for (index, byte) in bytes.iter_mut().enumerate() {
+                *byte = index as u8;
+            }
+            // Where the kernel has transparent huge pages, the advice shows as `hg`.
+            #[cfg(target_os = "linux")]
+            if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+                let whole_huge_page = (block as usize).next_multiple_of(2 << 20);
+                let flags = mapping_flags(whole_huge_page).expect("the block's mapping");
+                assert!(flags.split_whitespace().any(|flag| flag == "hg"), "{flags}");
+            }
+            let grown = HugePageAllocator.realloc(block, layout, 2 * SIZE);
+            assert!(!grown.is_null());
+            let kept = std::slice::from_raw_parts(grown, SIZE);
+            assert!(kept.iter().enumerate().all(|(index, &byte)| byte == index as u8));
+            HugePageAllocator.dealloc(grown, Layout::from_size_align(2 * SIZE, 16).unwrap());
+        }
+    }
+}
