@@ -2,9 +2,12 @@
 //! event → engine → the four steps in-process → metadata) for a batch of 12 MP+ photos, next to
 //! the image steps alone (validate + read-exif + resize on the same bytes in memory) with the
 //! same parallelism. The difference is what the orchestration costs; the target is < 10 %.
-//! Each phase prints its wall time, the process's CPU time and its page faults: on a shared
-//! machine the CPU figures are the steadier comparison, and the faults show memory that was not
-//! reused (each fault maps a fresh page, often a 2 MiB huge page that the kernel zeroes first).
+//! Each phase prints its wall time, the process's CPU time, the cores' idle time and its page
+//! faults: on a shared machine the CPU figures are the steadier comparison, idle time is what
+//! wall time loses beyond CPU time, and the faults show memory that was not reused (each fault
+//! maps a fresh page, often a 2 MiB huge page that the kernel zeroes first). The twin phase's CPU
+//! is also split by thread: the renders, the twin's other work per upload (the orchestration,
+//! measured directly rather than as a difference of totals), and the uploading client.
 //!
 //!     cargo bench -p imgflow-tests --bench twin_throughput [-- --rounds N] [--repeats R]
 //!
