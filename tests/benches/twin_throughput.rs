@@ -9,10 +9,10 @@
 //! is also split by thread: the renders, the twin's other work per upload (the orchestration,
 //! measured directly rather than as a difference of totals), and the uploading client.
 //!
-//!     cargo bench -p imgflow-tests --bench twin_throughput [-- --rounds N] [--repeats R]
+//!     cargo bench -p imgflow-tests --bench twin_throughput [-- --rounds N] [--repeats R] [--max-concurrent C]
 //!
 //! N (default 6) times the 12 MP+ JPEGs of ../shared/images make the batch. The twin runs with
-//! its default limit of concurrent executions (the number of cores). The three phases run one
+//! its default limit of concurrent executions (the number of cores), or C. The three phases run one
 //! after the other R times (default 5); the overhead printed last is the median of the repeats'
 //! own overheads (each repeat's twin against the steps run just before it).
 //!
@@ -152,7 +152,11 @@ fn stored(bytes: &[u8]) -> StoredObject {
 /// image's metadata is checked through `GET /images/{id}` after the clock stops. The uploads
 /// are sent from a runtime of their own, so that the twin's threads do the twin's work only and
 /// the phase's CPU can be split by thread.
-fn through_the_twin(photos: &[(String, Vec<u8>)], workers: usize) -> (Timing, CpuByThread) {
+fn through_the_twin(
+    photos: &[(String, Vec<u8>)],
+    workers: usize,
+    max_concurrent: Option<usize>,
+) -> (Timing, CpuByThread) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -160,7 +164,12 @@ fn through_the_twin(photos: &[(String, Vec<u8>)], workers: usize) -> (Timing, Cp
         .enable_all()
         .build()
         .expect("the client's runtime");
-    let twin = runtime.block_on(TestTwin::start_with(|config| config.clock = Arc::new(RealClock)));
+    let twin = runtime.block_on(TestTwin::start_with(|config| {
+        config.clock = Arc::new(RealClock);
+        if let Some(max) = max_concurrent {
+            config.max_concurrent_executions = max;
+        }
+    }));
     // Warm-up, as the steps alone are warmed by the resize phase before them: one image per
     // worker end to end, at once (connections, SQLite pages, every image thread's heap).
     client.block_on(async {
@@ -249,6 +258,8 @@ impl Overhead {
 fn main() {
     let rounds = option("--rounds", 6);
     let repeats = option("--repeats", 5);
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let max_concurrent = std::env::args().any(|a| a == "--max-concurrent").then(|| option("--max-concurrent", workers));
     let photos = batch(rounds);
     if photos.is_empty() {
         eprintln!("skipped: ../shared/images is absent");
@@ -256,14 +267,15 @@ fn main() {
     }
     // As `imgflow serve` does; both phases run with it.
     imgflow_steps::memory::reuse_freed_memory();
-    let workers = std::thread::available_parallelism().map_or(2, usize::from);
     let config = StepConfig::default();
     let count = photos.len() as f64;
     println!(
-        "{} uploads of 12 MP+ JPEGs ({} photos × {rounds}), {workers} at a time; the three phases run one after \
-         the other, {repeats} times; each repeat's twin is compared with the phases just before it",
+        "{} uploads of 12 MP+ JPEGs ({} photos × {rounds}), {workers} at a time (the twin: {} executions at once); \
+         the three phases run one after the other, {repeats} times; each repeat's twin is compared with the phases \
+         just before it",
         photos.len(),
-        photos.len() / rounds
+        photos.len() / rounds,
+        max_concurrent.unwrap_or(workers)
     );
 
     // Warm the steps too, then time them.
@@ -304,7 +316,7 @@ fn main() {
                 process_bytes(&event, bytes, &config).expect("the steps");
             })
         }));
-        let (timing, by_thread) = through_the_twin(&photos, workers);
+        let (timing, by_thread) = through_the_twin(&photos, workers, max_concurrent);
         twin.push(timing);
         for (name, timings) in names.iter().zip([&resize_only, &steps, &twin]) {
             row(name, &timings[repeat]);
