@@ -98,34 +98,35 @@ mod tests {
 
     use super::*;
 
-    // The environment is the process's: these two run in a child process each, with the
-    // variables set there, started by `the_sdk_config_is_the_lambda_environment`.
+    /// Which case a child process of `the_sdk_config_is_the_lambda_environment` checks.
+    const CASE: &str = "IMGFLOW_LAMBDA_CONFIG_CASE";
 
+    /// The environment is the process's: each case runs in a child process of this test binary,
+    /// with its variables set there, running this same test.
     #[tokio::test]
-    #[ignore = "run by the_sdk_config_is_the_lambda_environment, in a process of its own"]
-    async fn sdk_config_in_a_lambda_environment() {
-        let config = lambda_sdk_config().await.unwrap();
-        assert_eq!(config.region().map(|region| region.as_ref()), Some("eu-west-3"));
-        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:4566"));
-        let credentials = config.credentials_provider().unwrap().provide_credentials().await.unwrap();
-        assert_eq!(
-            (credentials.access_key_id(), credentials.secret_access_key(), credentials.session_token()),
-            ("AKIDLAMBDA", "lambda-secret", Some("lambda-session"))
-        );
-    }
-
-    #[tokio::test]
-    #[ignore = "run by the_sdk_config_is_the_lambda_environment, in a process of its own"]
-    async fn sdk_config_without_a_region() {
-        let error = lambda_sdk_config().await.unwrap_err();
-        assert!(error.to_string().contains("AWS_REGION"), "{error}");
-    }
-
-    #[test]
-    fn the_sdk_config_is_the_lambda_environment() {
-        let run = |test: &str, variables: &[(&str, &str)]| {
+    async fn the_sdk_config_is_the_lambda_environment() {
+        match std::env::var(CASE).as_deref() {
+            Ok("lambda") => {
+                let config = lambda_sdk_config().await.unwrap();
+                assert_eq!(config.region().map(|region| region.as_ref()), Some("eu-west-3"));
+                assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:4566"));
+                let credentials = config.credentials_provider().unwrap().provide_credentials().await.unwrap();
+                assert_eq!(
+                    (credentials.access_key_id(), credentials.secret_access_key(), credentials.session_token()),
+                    ("AKIDLAMBDA", "lambda-secret", Some("lambda-session"))
+                );
+                return;
+            }
+            Ok("no-region") => {
+                let error = lambda_sdk_config().await.unwrap_err();
+                assert!(error.to_string().contains("AWS_REGION"), "{error}");
+                return;
+            }
+            _ => {}
+        }
+        let run = |case: &str, variables: &[(&str, &str)]| {
             let mut child = std::process::Command::new(std::env::current_exe().unwrap());
-            child.args(["--exact", test, "--ignored"]);
+            child.args(["--exact", "lambda::tests::the_sdk_config_is_the_lambda_environment"]);
             for name in [
                 "AWS_REGION",
                 "AWS_DEFAULT_REGION",
@@ -136,13 +137,13 @@ mod tests {
             ] {
                 child.env_remove(name);
             }
-            let output = child.envs(variables.iter().copied()).output().unwrap();
+            let output = child.env(CASE, case).envs(variables.iter().copied()).output().unwrap();
             let stdout = String::from_utf8_lossy(&output.stdout);
             // Passed, and ran: a filter that matched nothing would pass too.
-            assert!(output.status.success() && stdout.contains("1 passed"), "{test}: {stdout}");
+            assert!(output.status.success() && stdout.contains("1 passed"), "{case}: {stdout}");
         };
         run(
-            "lambda::tests::sdk_config_in_a_lambda_environment",
+            "lambda",
             &[
                 ("AWS_REGION", "eu-west-3"),
                 ("AWS_ACCESS_KEY_ID", "AKIDLAMBDA"),
@@ -151,6 +152,6 @@ mod tests {
                 ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
             ],
         );
-        run("lambda::tests::sdk_config_without_a_region", &[]);
+        run("no-region", &[]);
     }
 }
