@@ -15,6 +15,9 @@ use tokio::sync::oneshot;
 
 use crate::error::StepError;
 
+/// The image threads are named this, then their index.
+pub const THREAD_NAME_PREFIX: &str = "imgflow-cpu-";
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The pool's queue, started on first use; an error when its threads could not be started.
@@ -30,7 +33,7 @@ fn start() -> Result<mpsc::Sender<Job>, String> {
     for index in 0..threads {
         let receiver = Arc::clone(&receiver);
         std::thread::Builder::new()
-            .name(format!("imgflow-cpu-{index}"))
+            .name(format!("{THREAD_NAME_PREFIX}{index}"))
             .spawn(move || {
                 loop {
                     // The lock is held only while waiting for a job, not while running it.
@@ -76,7 +79,7 @@ mod tests {
     #[tokio::test]
     async fn work_runs_on_the_pool_threads_and_a_panic_is_an_internal_error() {
         let name = run(|| std::thread::current().name().map(str::to_owned)).await.unwrap();
-        assert!(name.is_some_and(|n| n.starts_with("imgflow-cpu-")));
+        assert!(name.is_some_and(|n| n.starts_with(THREAD_NAME_PREFIX)));
         let panicked = run(|| -> u32 { panic!("bad pixels") }).await;
         assert!(matches!(panicked, Err(StepError::InternalError(m)) if m.contains("bad pixels")));
         // The thread that caught the panic still serves.

@@ -11,8 +11,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// binaries that render images install it as their `#[global_allocator]`.
 pub struct HugePageAllocator;
 
+/// The size of a transparent huge page on x86-64 and arm64 (4 KiB base pages).
+const HUGE_PAGE: usize = 2 << 20;
+
 /// Blocks from this size up are advised; smaller ones cannot span a whole aligned huge page.
-const ADVISED_FROM: usize = 2 << 20;
+const ADVISED_FROM: usize = HUGE_PAGE;
 
 // SAFETY: every call is forwarded to the system allocator unchanged; the advice only changes how
 // the kernel backs pages the block already owns.
@@ -42,7 +45,6 @@ unsafe impl GlobalAlloc for HugePageAllocator {
 fn advise_huge_pages(block: *mut u8, size: usize) -> *mut u8 {
     #[cfg(target_os = "linux")]
     if !block.is_null() && size >= ADVISED_FROM {
-        const HUGE_PAGE: usize = 2 << 20;
         let start = (block as usize).next_multiple_of(HUGE_PAGE);
         let end = (block as usize + size) & !(HUGE_PAGE - 1);
         if end > start {
@@ -107,7 +109,7 @@ mod tests {
             // Where the kernel has transparent huge pages, the advice shows as `hg`.
             #[cfg(target_os = "linux")]
             if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
-                let whole_huge_page = (block as usize).next_multiple_of(2 << 20);
+                let whole_huge_page = (block as usize).next_multiple_of(HUGE_PAGE);
                 let flags = mapping_flags(whole_huge_page).expect("the block's mapping");
                 assert!(flags.split_whitespace().any(|flag| flag == "hg"), "{flags}");
             }

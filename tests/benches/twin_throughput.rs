@@ -100,7 +100,7 @@ impl CpuByThread {
         let mut split = CpuByThread::default();
         for (id, (name, cpu)) in after {
             let spent = cpu.saturating_sub(before.get(id).map_or(Duration::ZERO, |(_, earlier)| *earlier));
-            let role = if name.starts_with("imgflow-cpu") {
+            let role = if name.starts_with(imgflow_steps::cpu_pool::THREAD_NAME_PREFIX) {
                 &mut split.images
             } else if *id == main || name.starts_with(CLIENT_THREADS) {
                 &mut split.client
