@@ -7,7 +7,10 @@
 //! wall time loses beyond CPU time, and the faults show memory that was not reused (each fault
 //! maps a fresh page, often a 2 MiB huge page that the kernel zeroes first). The twin phase's CPU
 //! is also split by thread: the renders, the twin's other work per upload (the orchestration,
-//! measured directly rather than as a difference of totals), and the uploading client.
+//! measured directly rather than as a difference of totals), and the uploading client. Before
+//! each twin phase the same photos are stored alone through the twin's S3 endpoint, where nothing
+//! starts: that part of the twin's work (receiving, MD5 ETag, file) is what any S3-faithful store
+//! pays, the floor under the orchestration's cost.
 //!
 //!     cargo bench -p imgflow-tests --bench twin_throughput [-- --rounds N] [--repeats R] [--max-concurrent C]
 //!
@@ -22,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_sdk_s3::config::RequestChecksumCalculation;
 use imgflow_engine::{ExecutionStatus, RealClock};
 use imgflow_imaging::{Limits, probe, render};
 use imgflow_steps::StepConfig;
@@ -145,18 +149,47 @@ fn stored(bytes: &[u8]) -> StoredObject {
     }
 }
 
-/// Uploads every photo at once through the twin's HTTP API and waits for every execution to
-/// end. The end is watched through the engine's status changes (subscribed before the first
+/// What the twin's threads spent on the same photos twice: stored alone, then end to end.
+struct TwinPhase {
+    timing: Timing,
+    by_thread: CpuByThread,
+    /// The twin's own threads while the photos were only stored (S3 PutObject outside
+    /// `uploads/`: received, hashed with MD5, written; no execution).
+    storing: Duration,
+}
+
+/// Stores every photo at once through the twin's S3 endpoint under `bench/`, where nothing starts:
+/// the part of an upload's cost that any S3-faithful store pays (receiving the bytes, their MD5
+/// ETag, the file). The payload is sent unsigned and without a flexible checksum, as `POST /upload`
+/// receives it, so that neither SHA-256 nor CRC32 is counted.
+async fn store_alone(twin: &TestTwin, bodies: &[hyper::body::Bytes]) -> Duration {
+    let config = twin.s3().config().to_builder().request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
+    let s3 = aws_sdk_s3::Client::from_conf(config.build());
+    let before = thread_cpu_times();
+    let puts = bodies.iter().enumerate().map(|(index, bytes)| {
+        s3.put_object()
+            .bucket("images")
+            .key(format!("bench/{index}"))
+            .content_type("image/jpeg")
+            .body(bytes.clone().into())
+            .customize()
+            .disable_payload_signing()
+            .send()
+    });
+    for stored in futures::future::join_all(puts).await {
+        stored.expect("PutObject outside uploads/");
+    }
+    CpuByThread::between(&before, &thread_cpu_times()).twin
+}
+
+/// Stores the photos alone first (`store_alone`), then uploads every photo at once through the
+/// twin's HTTP API and waits for every execution to end. The end is watched through the engine's status changes (subscribed before the first
 /// upload), not by polling `GET /images/{id}`: the timing stops at the last execution's end,
 /// and the polling's requests — a share of the twin's CPU — stay out of the figure. Every
 /// image's metadata is checked through `GET /images/{id}` after the clock stops. The uploads
 /// are sent from a runtime of their own, so that the twin's threads do the twin's work only and
 /// the phase's CPU can be split by thread.
-fn through_the_twin(
-    photos: &[(String, Vec<u8>)],
-    workers: usize,
-    max_concurrent: Option<usize>,
-) -> (Timing, CpuByThread) {
+fn through_the_twin(photos: &[(String, Vec<u8>)], workers: usize, max_concurrent: Option<usize>) -> TwinPhase {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -181,6 +214,7 @@ fn through_the_twin(
     // Shared buffers: the client's copies of the photos are no part of the twin's cost.
     let bodies: Vec<hyper::body::Bytes> =
         photos.iter().map(|(_, bytes)| hyper::body::Bytes::from(bytes.clone())).collect();
+    let storing = client.block_on(store_alone(&twin, &bodies));
     let mut changes = twin.twin.engine().subscribe();
     let mut answers = Vec::new();
     let threads_before = thread_cpu_times();
@@ -206,7 +240,7 @@ fn through_the_twin(
         }
     });
     runtime.block_on(twin.twin.shutdown());
-    (timing, by_thread)
+    TwinPhase { timing, by_thread, storing }
 }
 
 /// The value of `--NAME N` on the command line, or `default`.
@@ -282,7 +316,7 @@ fn main() {
     let event = object_created_event(&stored(&photos[0].1), "bench");
     process_bytes(&event, &photos[0].1, &config).expect("the photo processes");
     let (mut resize_only, mut steps, mut twin, mut overheads) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut twin_work_per_upload = Vec::new();
+    let (mut twin_work_per_upload, mut storing_per_upload) = (Vec::new(), Vec::new());
     let rate = |timing: &Timing| count / timing.wall.as_secs_f64();
     // Idle: the cores' time that no thread of the process used (cores × wall − CPU); what the
     // twin's wall time loses beyond its CPU time.
@@ -316,7 +350,7 @@ fn main() {
                 process_bytes(&event, bytes, &config).expect("the steps");
             })
         }));
-        let (timing, by_thread) = through_the_twin(&photos, workers, max_concurrent);
+        let TwinPhase { timing, by_thread, storing } = through_the_twin(&photos, workers, max_concurrent);
         twin.push(timing);
         for (name, timings) in names.iter().zip([&resize_only, &steps, &twin]) {
             row(name, &timings[repeat]);
@@ -330,7 +364,14 @@ fn main() {
             by_thread.twin.as_secs_f64() / by_thread.images.as_secs_f64().max(1e-9) * 100.0,
             per_upload(by_thread.client)
         );
+        println!(
+            "  of which storing the uploads as S3 does, measured alone (PutObject outside uploads/): {:.1} ms per \
+             upload ({:.1} % of the renders)",
+            per_upload(storing),
+            storing.as_secs_f64() / by_thread.images.as_secs_f64().max(1e-9) * 100.0
+        );
         twin_work_per_upload.push(per_upload(by_thread.twin));
+        storing_per_upload.push(per_upload(storing));
         let overhead = Overhead::new(&twin[repeat], &by_thread, &steps[repeat], &resize_only[repeat]);
         overhead.print("  overhead in this repeat");
         overheads.push(overhead);
@@ -344,8 +385,9 @@ fn main() {
     let middle = |pick: fn(&Overhead) -> f64| median_of(overheads.iter().map(pick).collect());
     println!(
         "the twin's own work beyond the renders (every thread but the image threads and the client's), median: \
-         {:.1} ms of CPU per upload",
-        median_of(twin_work_per_upload)
+         {:.1} ms of CPU per upload, of which {:.1} ms storing the upload as S3 does",
+        median_of(twin_work_per_upload),
+        median_of(storing_per_upload)
     );
     Overhead {
         over_steps: (middle(|o| o.over_steps.0), middle(|o| o.over_steps.1)),
