@@ -183,12 +183,12 @@ async fn store_alone(twin: &TestTwin, bodies: &[hyper::body::Bytes]) -> Duration
 }
 
 /// Stores the photos alone first (`store_alone`), then uploads every photo at once through the
-/// twin's HTTP API and waits for every execution to end. The end is watched through the engine's status changes (subscribed before the first
-/// upload), not by polling `GET /images/{id}`: the timing stops at the last execution's end,
-/// and the polling's requests — a share of the twin's CPU — stay out of the figure. Every
-/// image's metadata is checked through `GET /images/{id}` after the clock stops. The uploads
-/// are sent from a runtime of their own, so that the twin's threads do the twin's work only and
-/// the phase's CPU can be split by thread.
+/// twin's HTTP API and waits for every execution to end. The end is watched through the engine's
+/// status changes (subscribed before the first upload), not by polling `GET /images/{id}`: the
+/// timing stops at the last execution's end, and the polling's requests — a share of the twin's
+/// CPU — stay out of the figure. Every image's metadata is checked through `GET /images/{id}`
+/// after the clock stops. The uploads are sent from a runtime of their own, so that the twin's
+/// threads do the twin's work only and the phase's CPU can be split by thread.
 fn through_the_twin(photos: &[(String, Vec<u8>)], workers: usize, max_concurrent: Option<usize>) -> TwinPhase {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let client = tokio::runtime::Builder::new_multi_thread()
