@@ -356,19 +356,20 @@ fn main() {
             row(name, &timings[repeat]);
         }
         let per_upload = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / count;
+        let of_the_renders = |cpu: Duration| cpu.as_secs_f64() / by_thread.images.as_secs_f64().max(1e-9) * 100.0;
         println!(
             "  the twin's CPU by thread: renders {:.1} ms per upload, the twin's other work {:.1} ms ({:.1} % of the \
              renders), the uploading client {:.1} ms",
             per_upload(by_thread.images),
             per_upload(by_thread.twin),
-            by_thread.twin.as_secs_f64() / by_thread.images.as_secs_f64().max(1e-9) * 100.0,
+            of_the_renders(by_thread.twin),
             per_upload(by_thread.client)
         );
         println!(
             "  of which storing the uploads as S3 does, measured alone (PutObject outside uploads/): {:.1} ms per \
              upload ({:.1} % of the renders)",
             per_upload(storing),
-            storing.as_secs_f64() / by_thread.images.as_secs_f64().max(1e-9) * 100.0
+            of_the_renders(storing)
         );
         twin_work_per_upload.push(per_upload(by_thread.twin));
         storing_per_upload.push(per_upload(storing));
